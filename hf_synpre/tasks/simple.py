@@ -1,0 +1,462 @@
+"""The paper's 18 simple synthetic tasks: reference functions and vectorised samplers.
+
+Public API:
+    SIMPLE_TASKS: dict[str, SimpleTask]   -- keyed by the paper's name
+    SimpleTask                            -- name, generator_name, unary, function, sample, check_lengths
+
+Every rule follows ``shared/spec/seed_code.md`` §1 (the authors' ``tasks_with_tokens.py``): the same
+length draws, partitions, shuffles and output functions. ``function`` is the plain-Python reference
+(it is what golden tests re-apply to the original generator's output); ``sample`` draws a whole batch
+with numpy and computes the outputs vectorised wherever the rule allows. The four set operations keep
+CPython ``set`` iteration order, exactly as the original, so their outputs are built with Python sets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+from .protocol import TokenProtocol
+from .ragged import INT, Ragged, concat_rows, positions_in_row, row_ids
+from .sampling import (
+    distinct_rows,
+    first_occurrence_mask,
+    positive_partition,
+    row_counts,
+    row_index,
+    shuffle_rows,
+    tokens,
+    uniform_below,
+    uniform_subset_mask,
+)
+
+__all__ = ["SimpleTask", "SIMPLE_TASKS"]
+
+Args = tuple  # of Ragged: one for unary tasks, two for binary tasks
+Sampler = Callable[[np.random.Generator, int, int, int, TokenProtocol], tuple]
+
+
+@dataclass(frozen=True)
+class SimpleTask:
+    """One synthetic task.
+
+    Attributes:
+        name: the paper's name (``identity``, ``first_token``, ``set1_minus_set2`` ...).
+        generator_name: the original generator's name; the input prefix encodes it (``copy``).
+        unary: one argument, or two joined by ``<extra_id_2>``.
+        function: reference output on plain lists, ``function(args, protocol) -> list[int]``.
+        sample: vectorised ``sample(rng, n, lo, hi, protocol) -> (args, outputs)``.
+        min_lo / min_hi: the smallest length bounds the sampler can satisfy.
+        description: one line, for cards and ``synpre tasks``.
+    """
+
+    name: str
+    generator_name: str
+    unary: bool
+    function: Callable[[tuple, TokenProtocol], list]
+    sample: Sampler
+    description: str
+    min_lo: int = 1
+    min_hi: int = 1
+
+    def apply(self, args: tuple, protocol: TokenProtocol) -> list:
+        """The example's output as the generator writes it (an empty output becomes ``<extra_id_3>``)."""
+        out = self.function(tuple(list(a) for a in args), protocol)
+        return out if out else [protocol.empty_output]
+
+    def check_lengths(self, lo: int, hi: int, protocol: Optional[TokenProtocol] = None) -> None:
+        if lo > hi:
+            raise ValueError(f"length range ({lo}, {hi}) is inverted: the lower bound must be <= the upper bound")
+        if lo < self.min_lo:
+            raise ValueError(
+                f"task {self.name!r} needs a length range lower bound >= {self.min_lo}, got lo={lo}"
+            )
+        if hi < self.min_hi:
+            raise ValueError(
+                f"task {self.name!r} needs a length range upper bound >= {self.min_hi}, got hi={hi}"
+            )
+        if protocol is not None:
+            if self.name in ("count", "length") and hi > protocol.max_number:
+                raise ValueError(
+                    f"upper bound hi={hi} exceeds the protocol's number table (0..{protocol.max_number}); "
+                    "build the protocol with TokenProtocol.from_tokenizer(tok, max_number=...)"
+                )
+            if self.name in _SET_OPS and (hi - 1) // 2 > len(protocol.sampling_ids):
+                raise ValueError(
+                    f"task {self.name!r} draws up to {(hi - 1) // 2} distinct tokens but the content "
+                    f"vocabulary has only {len(protocol.sampling_ids)}: lower hi or enlarge the vocabulary"
+                )
+
+
+# ----------------------------------------------------------------------------- reference functions
+# Plain-Python, written like the original; they define the task and are checked against its output.
+
+
+def _first_index(seq: list, query: list) -> int:
+    m = len(query)
+    for i in range(len(seq) - m + 1):
+        if seq[i : i + m] == query:
+            return i
+    return -1
+
+
+def _set_function(args, p):
+    seen, out = set(), []
+    for t in args[0]:
+        if t not in seen:
+            seen.add(t)
+            out.append(t)
+    return out
+
+
+def _dedup_function(args, p):
+    out = []
+    for t in args[0]:
+        if not out or out[-1] != t:
+            out.append(t)
+    return out
+
+
+def _longest_word_function(args, p):
+    best, cur = [], []
+    for t in args[0]:
+        if t != p.word_divider:
+            cur.append(t)
+            if len(cur) > len(best):
+                best = cur
+        else:
+            cur = []
+    return list(best)
+
+
+def _delete_function(args, p):
+    seq, query = args
+    i = _first_index(seq, query)
+    return seq if i == -1 else seq[:i] + seq[i + len(query) :]
+
+
+def _sort_function(args, p):
+    seq, order = args
+    rank = {t: i for i, t in enumerate(order)}  # a repeated token keeps its last index
+    return sorted(seq, key=lambda t: rank[t])
+
+
+def _replace_function(args, p):
+    seq, query = args
+    mapping = {query[i]: query[i + 1] for i in range(0, len(query), 2)}
+    return [mapping.get(t, t) for t in seq]
+
+
+_REFERENCE = {
+    "identity": lambda a, p: list(a[0]),
+    "reverse": lambda a, p: a[0][::-1],
+    "duplicate": lambda a, p: [t for t in a[0] for _ in (0, 1)],
+    "first_token": lambda a, p: [a[0][0]],
+    "last_token": lambda a, p: [a[0][-1]],
+    "length": lambda a, p: p.encode_number(len(a[0])),
+    "set": _set_function,
+    "deduplicate": _dedup_function,
+    "longest_word": _longest_word_function,
+    "count": lambda a, p: p.encode_number(sum(1 for t in a[0] if t == a[1][0])),
+    "delete": _delete_function,
+    "search": lambda a, p: list(p.yes if _first_index(a[0], a[1]) != -1 else p.no),
+    "sort": _sort_function,
+    "replace": _replace_function,
+    "union": lambda a, p: list(set(a[0]).union(set(a[1]))),
+    "intersect": lambda a, p: list(set(a[0]).intersection(set(a[1]))),
+    "set1_minus_set2": lambda a, p: list(set(a[0]) - set(a[1])),
+    "set2_minus_set1": lambda a, p: list(set(a[1]) - set(a[0])),
+}
+_SET_OPS = ("union", "intersect", "set1_minus_set2", "set2_minus_set1")
+
+
+# ----------------------------------------------------------------------------- vectorised samplers
+
+
+def _plain(rng, n, lo, hi, p) -> Ragged:
+    lengths = rng.integers(lo, hi + 1, n)
+    return Ragged.from_lengths(tokens(rng, p, int(lengths.sum())), lengths)
+
+
+def _sample_identity(rng, n, lo, hi, p):
+    x = _plain(rng, n, lo, hi, p)
+    return (x,), x
+
+
+def _sample_reverse(rng, n, lo, hi, p):
+    x = _plain(rng, n, lo, hi, p)
+    lengths = x.lengths
+    idx = np.repeat(x.offsets[:-1] + lengths - 1, lengths) - positions_in_row(x.offsets)
+    return (x,), Ragged(x.values[idx], x.offsets.copy())
+
+
+def _sample_duplicate(rng, n, lo, hi, p):
+    x = _plain(rng, n, lo, hi, p)
+    return (x,), Ragged(np.repeat(x.values, 2), x.offsets * 2)
+
+
+def _sample_first(rng, n, lo, hi, p):
+    x = _plain(rng, n, lo, hi, p)
+    return (x,), Ragged(x.values[x.offsets[:-1]], np.arange(n + 1, dtype=np.int64))
+
+
+def _sample_last(rng, n, lo, hi, p):
+    x = _plain(rng, n, lo, hi, p)
+    return (x,), Ragged(x.values[x.offsets[1:] - 1], np.arange(n + 1, dtype=np.int64))
+
+
+def _sample_length(rng, n, lo, hi, p):
+    x = _plain(rng, n, lo, hi, p)
+    return (x,), p.number_table().take(x.lengths)
+
+
+def _sample_set(rng, n, lo, hi, p):
+    """``_generate_deduplicate_data(shuffle=True)``: n ~ U{lo..hi}, k ~ U{1..n} parts of positive
+    multinomial sizes, one i.i.d. token per part, shuffled.
+
+    Equivalent draw without a shuffle: a uniform k-subset S of positions (k ~ U{1..n}) holds the k part
+    tokens (each part's guaranteed unit), every other position copies the token of a uniformly chosen
+    part. The output is the distinct tokens in order of first occurrence.
+    """
+    lengths = rng.integers(lo, hi + 1, n)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    in_s = uniform_subset_mask(rng, lengths, allow_empty=False)
+    s_pos = np.flatnonzero(in_s)
+    k_bounds = np.searchsorted(s_pos, offsets)
+    k = np.diff(k_bounds)
+    x = np.empty(int(offsets[-1]), dtype=INT)
+    x[s_pos] = tokens(rng, p, len(s_pos))
+    other = np.flatnonzero(~in_s)
+    n_other = lengths - k
+    u = rng.random(len(other))
+    u *= np.repeat(k.astype(np.float64), n_other)
+    u += np.repeat(k_bounds[:-1].astype(np.float64), n_other)
+    part = u.astype(np.int64)  # k_start + U{0..k-1}: a uniformly chosen part of the same row
+    x[other] = x[s_pos[part]]
+    # first occurrence of every part: its S position, unless a copy of it comes earlier
+    first = s_pos.copy()
+    np.minimum.at(first, part, other)
+    is_first = np.zeros(len(x), dtype=bool)
+    is_first[first] = True
+    # two parts may have drawn the same token (sampling is with replacement): those rows are
+    # recomputed exactly on token values
+    span = int(p.sampling_ids[-1]) + 1
+    dtype = np.int32 if n * span < 2**31 else np.int64
+    key = np.repeat(np.arange(n, dtype=dtype) * span, k) + x[s_pos]
+    key.sort()
+    clash = np.unique(key[1:][key[1:] == key[:-1]] // span)
+    if len(clash):
+        idx = row_index(offsets, clash)
+        sub = Ragged.from_lengths(x[idx], lengths[clash])
+        is_first[idx] = first_occurrence_mask(sub)
+    out_lengths = row_counts(is_first, offsets)
+    return (Ragged(x, offsets),), Ragged.from_lengths(x[is_first], out_lengths)
+
+
+def _blocks(rng, lengths, p) -> Ragged:
+    """Unshuffled ``_generate_deduplicate_data``: k ~ U{1..n} runs of positive multinomial sizes."""
+    k = rng.integers(1, lengths + 1)
+    sizes = positive_partition(rng, lengths, k)
+    run_tokens = tokens(rng, p, len(sizes.values))
+    return Ragged.from_lengths(np.repeat(run_tokens, sizes.values), lengths)
+
+
+def _sample_deduplicate(rng, n, lo, hi, p):
+    lengths = rng.integers(lo, hi + 1, n)
+    x = _blocks(rng, lengths, p)
+    keep = np.ones(len(x.values), dtype=bool)
+    keep[1:] = x.values[1:] != x.values[:-1]
+    keep[x.offsets[:-1]] = True
+    out_lengths = np.bincount(row_ids(lengths), weights=keep, minlength=n).astype(np.int64)
+    return (x,), Ragged.from_lengths(x.values[keep], out_lengths)
+
+
+def _sample_longest_word(rng, n, lo, hi, p):
+    """W ~ U{1..hi//2} words; N ~ U{max(lo-(W-1), W) .. hi-(W-1)} word tokens, positively partitioned."""
+    w = rng.integers(1, hi // 2 + 1, n)
+    n_tok = rng.integers(np.maximum(lo - (w - 1), w), hi - (w - 1) + 1)
+    word_len = positive_partition(rng, n_tok, w).values.astype(np.int64)
+    words = Ragged.from_lengths(tokens(rng, p, int(n_tok.sum())), word_len)
+    word_row = row_ids(w)
+    # body = words joined by the word divider: append one to every word, drop each row's last
+    with_div = concat_rows([words, (p.word_divider,)], len(words))
+    keep = np.ones(len(with_div.values), dtype=bool)
+    w_end = np.cumsum(w)  # index (in words) one past each row's last word
+    keep[with_div.offsets[w_end] - 1] = False
+    body = Ragged.from_lengths(with_div.values[keep], n_tok + w - 1)
+    # output: the first word of maximal length
+    row_start = np.concatenate([[0], w_end[:-1]])
+    longest = np.maximum.reduceat(word_len, row_start)
+    cand = np.flatnonzero(word_len == longest[word_row])
+    chosen = cand[np.searchsorted(word_row[cand], np.arange(n))]
+    return (body,), words.take(chosen)
+
+
+def _sample_count(rng, n, lo, hi, p):
+    """seq of n ~ U{lo-2..hi-2}: c ~ U{0..n} copies of a random query token, the rest random, shuffled."""
+    lengths = rng.integers(lo - 2, hi - 1, n)
+    rows = row_ids(lengths)
+    query = tokens(rng, p, n)
+    is_q = uniform_subset_mask(rng, lengths, allow_empty=True)
+    x = tokens(rng, p, int(lengths.sum()))
+    x[is_q] = query[rows[is_q]]
+    count = np.bincount(rows, weights=x == query[rows], minlength=n).astype(np.int64)
+    seq = Ragged.from_lengths(x, lengths)
+    q = Ragged(query, np.arange(n + 1, dtype=np.int64))
+    return (seq, q), p.number_table().take(count)
+
+
+def _sample_replace(rng, n, lo, hi, p):
+    """seq of n ~ U{lo-3..hi-3} random tokens; key = a uniformly chosen distinct token of seq; value random."""
+    lengths = rng.integers(lo - 3, hi - 2, n)
+    seq = Ragged.from_lengths(tokens(rng, p, int(lengths.sum())), lengths)
+    rows = row_ids(lengths)
+    firsts = np.flatnonzero(first_occurrence_mask(seq))
+    n_distinct = np.bincount(rows[firsts], minlength=n)
+    start = np.cumsum(n_distinct) - n_distinct
+    key = seq.values[firsts[start + uniform_below(rng, n_distinct)]]
+    value = tokens(rng, p, n)
+    out = np.where(seq.values == key[rows], value[rows], seq.values).astype(INT)
+    query = Ragged(np.stack([key, value], axis=1).ravel().astype(INT), np.arange(0, 2 * n + 1, 2, dtype=np.int64))
+    return (seq, query), Ragged(out, seq.offsets.copy())
+
+
+def _sample_sort(rng, n, lo, hi, p):
+    """order of o ~ U{lo//2..(hi-1)//2} random tokens; seq of s ~ U{o..hi-1-o} tokens made of o runs of
+    positive multinomial sizes whose tokens are drawn from ``order``, shuffled."""
+    o = rng.integers(lo // 2, (hi - 1) // 2 + 1, n)
+    order = Ragged.from_lengths(tokens(rng, p, int(o.sum())), o)
+    s = rng.integers(o, hi - 1 - o + 1)
+    sizes = positive_partition(rng, s, o)
+    part_rows = row_ids(o)
+    src = order.offsets[:-1][part_rows] + uniform_below(rng, o[part_rows])  # index into order.values
+    # a repeated token ranks at its last index in ``order``
+    order_rows = row_ids(o)
+    span = int(p.sampling_ids[-1]) + 1
+    okey = order_rows * span + order.values
+    srt = np.argsort(okey, kind="stable")
+    sk = okey[srt]
+    group_end = np.ones(len(sk), dtype=bool)
+    group_end[:-1] = sk[1:] != sk[:-1]
+    last_of_group = srt[np.flatnonzero(group_end)]
+    group_id = np.cumsum(np.concatenate([[0], group_end[:-1]]))  # group of each sorted element
+    last_idx = np.empty(len(sk), dtype=np.int64)
+    last_idx[srt] = last_of_group[group_id]
+    rank = last_idx - order.offsets[:-1][order_rows]
+    seq_src = Ragged.from_lengths(np.repeat(src, sizes.values).astype(INT), s)
+    seq_src = shuffle_rows(rng, seq_src)
+    seq = Ragged(order.values[seq_src.values], seq_src.offsets)
+    seq_rows = row_ids(s)
+    perm = np.lexsort((rank[seq_src.values], seq_rows))
+    return (seq, order), Ragged(seq.values[perm], seq.offsets.copy())
+
+
+def _set_op_sampler(task_name: str):
+    fn = _REFERENCE[task_name]
+
+    def sample(rng, n, lo, hi, p):
+        """T ~ U{lo-1..hi-1}; n1 ~ U{0..T}, n2 = T - n1; both drawn with replacement from a pool of
+        T//2 distinct random tokens."""
+        total = rng.integers(lo - 1, hi, n)
+        n1 = rng.integers(0, total + 1)
+        n2 = total - n1
+        pool = distinct_rows(rng, p, total // 2)
+        psize = pool.lengths
+
+        def draw(counts):
+            r = row_ids(counts)
+            pick = pool.offsets[:-1][r] + uniform_below(rng, psize[r])
+            return Ragged.from_lengths(pool.values[pick], counts)
+
+        a, b = draw(n1), draw(n2)
+        outs = [fn((x, y), p) for x, y in zip(a.to_lists(), b.to_lists())]
+        return (a, b), Ragged.from_lists(outs)
+
+    return sample
+
+
+def _query_sampler(p_positive: float):
+    """``generate_delete_data`` / ``generate_search_data``: with probability ``p_positive`` a sequence
+    that contains the query at least once, else one that does not (string-level test, as the original)."""
+
+    def sample(rng, n, lo, hi, p):
+        seqs, queries = [], []
+        positive = rng.random(n) > 1.0 - p_positive  # original: uniform(0,1) > 0.25 (delete) / 0.5 (search)
+        for pos in positive:
+            s, q = _at_least_one(rng, lo, hi, p) if pos else _no_query(rng, lo, hi, p)
+            seqs.append(s)
+            queries.append(q)
+        return (Ragged.from_lists(seqs), Ragged.from_lists(queries)), None
+
+    return sample
+
+
+def _at_least_one(rng, lo, hi, p, proportion=0.5):
+    max_total = hi - 1
+    max_q = int(max_total / (1 + 1 / proportion))
+    q_len = int(rng.integers(1, max_q + 1))
+    s_len = int(rng.integers(int(q_len / proportion), max_total - q_len + 1))
+    query = tokens(rng, p, q_len)
+    m = int(rng.integers(1, s_len // q_len + 1))
+    free = s_len - m * q_len
+    chunk = rng.multinomial(free, np.full(m + 1, 1.0 / (m + 1)))
+    filler = tokens(rng, p, free)
+    pieces, at = [], 0
+    for i, c in enumerate(chunk):
+        pieces.append(filler[at : at + c])
+        at += c
+        if i < m:
+            pieces.append(query)
+    return np.concatenate(pieces), query
+
+
+_MAX_REDRAWS = 10_000
+
+
+def _no_query(rng, lo, hi, p):
+    if rng.random() < 0.01:
+        q_len = int(rng.integers(lo + 1, hi + 1))
+        s_len = int(rng.integers(0, q_len))
+        return tokens(rng, p, s_len), tokens(rng, p, q_len)
+    s_len = int(rng.integers(lo, hi + 1))
+    q_len = int(rng.integers(lo, s_len + 1))
+    for _ in range(_MAX_REDRAWS):
+        query = tokens(rng, p, q_len)
+        seq = tokens(rng, p, s_len)
+        if ", ".join(map(str, query.tolist())) not in ", ".join(map(str, seq.tolist())):
+            return seq, query
+    raise ValueError(
+        f"could not draw a sequence that does not contain its query in {_MAX_REDRAWS} tries: the content "
+        f"vocabulary ({len(p.sampling_ids)} ids) is too small for lengths {lo}..{hi}"
+    )
+
+
+def _task(name, generator_name, unary, sample, description, min_lo=1, min_hi=1):
+    return SimpleTask(name, generator_name, unary, _REFERENCE[name], sample, description, min_lo, min_hi)
+
+
+SIMPLE_TASKS = {
+    t.name: t
+    for t in [
+        _task("identity", "copy", True, _sample_identity, "copy the input"),
+        _task("reverse", "reverse", True, _sample_reverse, "the input reversed"),
+        _task("duplicate", "duplicate", True, _sample_duplicate, "every token twice, in order"),
+        _task("deduplicate", "deduplicate", True, _sample_deduplicate, "collapse runs of a repeated token"),
+        _task("first_token", "first_char", True, _sample_first, "the first token"),
+        _task("last_token", "last_char", True, _sample_last, "the last token"),
+        _task("length", "length", True, _sample_length, "the number of tokens, as a number"),
+        _task("longest_word", "longest_word", True, _sample_longest_word, "the first longest word", 1, 2),
+        _task("set", "set", True, _sample_set, "the distinct tokens in order of first occurrence"),
+        _task("count", "count", False, _sample_count, "how often the query token occurs", 3, 3),
+        _task("delete", "delete", False, _query_sampler(0.75), "delete the first occurrence of the query", 1, 4),
+        _task("search", "search", False, _query_sampler(0.5), "yes if the query occurs, else no", 1, 4),
+        _task("sort", "sort", False, _sample_sort, "sort by the order of tokens in the second argument", 2, 3),
+        _task("replace", "replace", False, _sample_replace, "replace every key token by the value token", 4, 4),
+        _task("union", "union", False, _set_op_sampler("union"), "set(a) | set(b)", 3, 3),
+        _task("intersect", "intersect", False, _set_op_sampler("intersect"), "set(a) & set(b)", 3, 3),
+        _task("set1_minus_set2", "set_1_minus_2", False, _set_op_sampler("set1_minus_set2"), "set(a) - set(b)", 3, 3),
+        _task("set2_minus_set1", "set_2_minus_1", False, _set_op_sampler("set2_minus_set1"), "set(b) - set(a)", 3, 3),
+    ]
+}
