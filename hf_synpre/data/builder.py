@@ -1,0 +1,299 @@
+"""The simple synthetic tasks as a ``datasets`` builder, with the paper's generate -> dedup -> split protocol.
+
+Public API:
+    SyntheticTaskConfig      -- the knobs (task, sizes, length range, seed, vocabulary)
+    SyntheticTasks           -- ``datasets.ArrowBasedBuilder``; one BuilderConfig per task
+    load_synthetic(task, num_train=..., ...) -> datasets.DatasetDict
+    dedup_plan(config)       -- which generated examples go to which split (pure numpy)
+
+Protocol (``shared/spec/seed_code.md`` §1.1): generate ``num_generated`` examples, keep the first
+occurrence of every distinct input, train = the first ``num_train`` kept, validation = the last
+``num_validation`` kept; the two are disjoint by construction. The paper generated 1,050,000 to get
+1,000,000 + 10,000, which is the default here (``num_train + num_validation + 4 % of num_train``).
+
+Two passes keep every byte independent of ``num_proc``: pass 1 hashes the inputs of every block
+(in a process pool) and decides what is kept; pass 2 regenerates the blocks (deterministic per block)
+and writes the kept rows, sharded by ``datasets`` across ``num_proc`` jobs, in block order.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from multiprocessing import get_context
+from typing import Optional, Tuple
+
+import numpy as np
+import pyarrow as pa
+
+import datasets
+
+from ..tasks import BLOCK_SIZE, TASK_NAMES, Examples, Ragged, TokenProtocol, generate_block, get_task
+from ..tasks.ragged import positions_in_row
+from ..tokenizer import DEFAULT_TOKENIZER, protocol_for
+
+__all__ = ["SyntheticTaskConfig", "SyntheticTasks", "load_synthetic", "dedup_plan", "PAPER_NUM_TRAIN", "PAPER_NUM_VALIDATION"]
+
+PAPER_NUM_TRAIN = 1_000_000
+PAPER_NUM_VALIDATION = 10_000
+_FEATURES = datasets.Features(
+    {"inputs": datasets.List(datasets.Value("int32")), "targets": datasets.List(datasets.Value("int32"))}
+)
+
+
+@dataclass
+class SyntheticTaskConfig(datasets.BuilderConfig):
+    """BuilderConfig for one synthetic task.
+
+    Args:
+        task: paper task name (``set``, ``identity`` ...; original spellings such as ``copy`` accepted).
+        num_train: examples in the train split (paper: 1,000,000).
+        num_validation: examples in the validation split (paper: 10,000).
+        num_generated: examples generated before deduplication; default ``num_train + num_validation
+            + ceil(0.04 * num_train)`` (paper: 1,050,000).
+        length_range: inclusive bounds on the body length, prefix excluded (paper: (10, 220)).
+        seed: the data seed; the same seed gives byte-identical splits.
+        tokenizer: vocabulary, a name or path for ``AutoTokenizer`` ("t5-small" for the paper's ids)
+            or "default" for the shipped offline T5-style vocabulary.
+        content_vocab_size: sample content tokens from only the first N sampling ids (None = all).
+    """
+
+    task: str = "set"
+    num_train: int = PAPER_NUM_TRAIN
+    num_validation: int = PAPER_NUM_VALIDATION
+    num_generated: Optional[int] = None
+    length_range: Tuple[int, int] = (10, 220)
+    seed: int = 0
+    tokenizer: str = "default"
+    content_vocab_size: Optional[int] = None
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the bad value. (``datasets`` sets overrides with ``setattr`` on a
+        copy of a predefined config, so this runs from the builder, not from ``__post_init__``.)"""
+        self.task = get_task(self.task).name  # validates, and normalises aliases
+        self.length_range = tuple(int(x) for x in self.length_range)
+        if len(self.length_range) != 2:
+            raise ValueError(f"length_range must be (lo, hi), got {self.length_range!r}")
+        lo, hi = self.length_range
+        if lo < 1:
+            raise ValueError(f"length range lower bound must be >= 1, got lo={lo}")
+        get_task(self.task).check_lengths(lo, hi)
+        for field_name in ("num_train", "num_validation"):
+            if getattr(self, field_name) < 0:
+                raise ValueError(f"{field_name} must be >= 0, got {getattr(self, field_name)}")
+        if self.num_train + self.num_validation == 0:
+            raise ValueError("num_train + num_validation must be > 0")
+        if self.generated < self.num_train + self.num_validation:
+            raise ValueError(
+                f"num_generated={self.generated} is smaller than num_train + num_validation = "
+                f"{self.num_train + self.num_validation}; raise num_generated or lower the split sizes"
+            )
+
+    @property
+    def generated(self) -> int:
+        if self.num_generated is not None:
+            return int(self.num_generated)
+        return self.num_train + self.num_validation + math.ceil(0.04 * self.num_train)
+
+    def protocol(self) -> TokenProtocol:
+        proto = protocol_for(None if self.tokenizer in ("default", DEFAULT_TOKENIZER) else self.tokenizer)
+        proto = proto.restrict(self.content_vocab_size)
+        get_task(self.task).check_lengths(*self.length_range, proto)
+        _check_enough_distinct(self, proto)
+        return proto
+
+
+def _check_enough_distinct(config: SyntheticTaskConfig, proto: TokenProtocol) -> None:
+    """Fail before any work when the requested splits exceed every possible distinct input.
+
+    Upper bound: bodies of length L over the sampling ids plus the two separators, for L in the range.
+    """
+    need = config.num_train + config.num_validation
+    lo, hi = config.length_range
+    v = len(proto.sampling_ids) + 2
+    bound, cap = 0, need + 1
+    for length in range(lo, hi + 1):
+        bound += v**length if length * math.log2(v) < 64 else cap
+        if bound >= cap:
+            return
+    raise ValueError(
+        f"num_train + num_validation = {need} exceeds the number of distinct inputs task {config.task!r} "
+        f"can produce (at most {bound} with {len(proto.sampling_ids)} content tokens and lengths {lo}..{hi}); "
+        "lower the split sizes, widen the length range or enlarge content_vocab_size"
+    )
+
+
+# ----------------------------------------------------------------------------- dedup (pass 1)
+_P1, _P2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F)
+
+
+def input_hashes(inputs: Ragged) -> np.ndarray:
+    """Two independent 64-bit polynomial hashes of every row plus its length, as an (n, 3) uint64 array.
+
+    Rows with equal (hash1, hash2, length) are treated as the same input (a false match needs a
+    128-bit collision: about 1e-27 for a million rows).
+    """
+    pos = positions_in_row(inputs.offsets)
+    width = int(pos.max()) + 1 if len(pos) else 1
+    v = inputs.values.astype(np.uint64) + np.uint64(1)
+    out = np.empty((len(inputs), 3), dtype=np.uint64)
+    starts = inputs.offsets[:-1]
+    with np.errstate(over="ignore"):
+        for j, base in enumerate((_P1, _P2)):
+            powers = np.cumprod(np.full(width, base, dtype=np.uint64))
+            out[:, j] = np.add.reduceat(v * powers[pos], starts) if len(v) else 0
+    out[:, 2] = inputs.lengths.astype(np.uint64)
+    return out
+
+
+def _hash_block(args):
+    task, proto, block, length_range, seed, count = args
+    ex = generate_block(task, proto, block, length_range, seed)
+    return input_hashes(ex.inputs.slice(0, count))
+
+
+def dedup_plan(config: SyntheticTaskConfig, proto: TokenProtocol, num_proc: Optional[int] = None, progress: bool = True):
+    """Global indices (into the generated stream) of the train and validation examples."""
+    n = config.generated
+    n_blocks = -(-n // BLOCK_SIZE)
+    jobs = [
+        (config.task, proto, b, config.length_range, config.seed, min(BLOCK_SIZE, n - b * BLOCK_SIZE))
+        for b in range(n_blocks)
+    ]
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=n, unit=" examples", desc=f"Deduplicating {config.task}", disable=not progress)
+    hashes = []
+    if num_proc and num_proc > 1 and n_blocks > 1:
+        with get_context("fork").Pool(min(num_proc, n_blocks)) as pool:
+            for h in pool.imap(_hash_block, jobs):
+                hashes.append(h)
+                bar.update(len(h))
+    else:
+        for job in jobs:
+            hashes.append(_hash_block(job))
+            bar.update(len(hashes[-1]))
+    bar.close()
+    h = np.concatenate(hashes)
+    # keep the first occurrence of every (hash1, hash2, length)
+    order = np.lexsort((np.arange(n), h[:, 2], h[:, 1], h[:, 0]))
+    hs = h[order]
+    new_group = np.ones(n, dtype=bool)
+    new_group[1:] = np.any(hs[1:] != hs[:-1], axis=1)
+    keep = np.zeros(n, dtype=bool)
+    keep[order[new_group]] = True
+    kept = np.flatnonzero(keep)
+    need = config.num_train + config.num_validation
+    if len(kept) < need:
+        raise ValueError(
+            f"only {len(kept)} distinct inputs among {n} generated {config.task!r} examples, but "
+            f"num_train + num_validation = {need}: raise num_generated, widen the length range or enlarge "
+            "the content vocabulary"
+        )
+    return kept[: config.num_train], kept[len(kept) - config.num_validation :]
+
+
+def _block_specs(indices: np.ndarray) -> list:
+    """Group global indices by block: [(block, local_indices), ...] in order."""
+    if len(indices) == 0:
+        return []
+    blocks = indices // BLOCK_SIZE
+    cuts = np.flatnonzero(np.diff(blocks)) + 1
+    return [
+        (int(blocks[s]), (idx - blocks[s] * BLOCK_SIZE).astype(np.int32))
+        for s, idx in zip(np.concatenate([[0], cuts]), np.split(indices, cuts))
+    ]
+
+
+def to_arrow(ex: Examples) -> pa.Table:
+    def col(r: Ragged):
+        return pa.ListArray.from_arrays(pa.array(r.offsets.astype(np.int32)), pa.array(r.values, type=pa.int32()))
+
+    return pa.Table.from_arrays([col(ex.inputs), col(ex.targets)], names=["inputs", "targets"])
+
+
+# ----------------------------------------------------------------------------- builder
+class SyntheticTasks(datasets.ArrowBasedBuilder):
+    """The paper's 18 simple synthetic tasks (Wu, Li, Liang, NeurIPS 2022)."""
+
+    BUILDER_CONFIG_CLASS = SyntheticTaskConfig
+    BUILDER_CONFIGS = [SyntheticTaskConfig(name=t, task=t) for t in TASK_NAMES]
+    DEFAULT_CONFIG_NAME = "set"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.config.validate()
+
+    def download_and_prepare(self, *args, num_proc: Optional[int] = None, **kwargs):
+        # pass 1 (dedup) runs in our own pool; remember how many processes the caller allowed
+        self._num_proc = num_proc
+        return super().download_and_prepare(*args, num_proc=num_proc, **kwargs)
+
+    def _info(self):
+        return datasets.DatasetInfo(
+            description=f"Synthetic task {self.config.task!r} from 'Insights into Pre-training via Simpler Synthetic Tasks'",
+            features=_FEATURES,
+            citation=CITATION,
+            homepage="https://arxiv.org/abs/2206.10139",
+        )
+
+    def _split_generators(self, dl_manager):
+        cfg = self.config
+        proto = cfg.protocol()
+        train, valid = dedup_plan(cfg, proto, getattr(self, "_num_proc", None))
+        common = dict(task=cfg.task, protocol=proto, length_range=cfg.length_range, seed=cfg.seed)
+        splits = [
+            datasets.SplitGenerator(name=datasets.Split.TRAIN, gen_kwargs=dict(blocks=_block_specs(train), **common)),
+            datasets.SplitGenerator(name=datasets.Split.VALIDATION, gen_kwargs=dict(blocks=_block_specs(valid), **common)),
+        ]
+        return [s for s in splits if s.gen_kwargs["blocks"]]
+
+    def _generate_tables(self, blocks, task, protocol, length_range, seed):
+        for i, (block, local) in enumerate(blocks):
+            ex = generate_block(task, protocol, block, length_range, seed).take(local)
+            yield datasets.builder.Key(0, block), to_arrow(ex)
+
+
+CITATION = """@inproceedings{wu2022insights,
+  title     = {Insights into Pre-training via Simpler Synthetic Tasks},
+  author    = {Wu, Yuhuai and Li, Felix and Liang, Percy},
+  booktitle = {Advances in Neural Information Processing Systems},
+  year      = {2022},
+  url       = {https://arxiv.org/abs/2206.10139}
+}"""
+
+
+def load_synthetic(
+    task: str = "set",
+    num_train: int = PAPER_NUM_TRAIN,
+    num_validation: int = PAPER_NUM_VALIDATION,
+    *,
+    num_generated: Optional[int] = None,
+    length_range: Tuple[int, int] = (10, 220),
+    seed: int = 0,
+    tokenizer: str = "default",
+    content_vocab_size: Optional[int] = None,
+    cache_dir: Optional[str] = None,
+    num_proc: Optional[int] = None,
+) -> datasets.DatasetDict:
+    """Build (or reuse from the cache) one synthetic task's splits as a ``DatasetDict``.
+
+    Example::
+
+        ds = load_synthetic("set", num_train=100_000, num_validation=1_000, seed=0)
+        ds["train"][0]  # {'inputs': [...], 'targets': [...]}
+    """
+    builder = SyntheticTasks(
+        config_name=get_task(task).name,
+        cache_dir=cache_dir,
+        num_train=num_train,
+        num_validation=num_validation,
+        num_generated=num_generated,
+        length_range=tuple(length_range),
+        seed=seed,
+        tokenizer=tokenizer,
+        content_vocab_size=content_vocab_size,
+    )
+    builder.download_and_prepare(num_proc=num_proc)
+    return builder.as_dataset()
