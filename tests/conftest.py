@@ -1,0 +1,69 @@
+"""Shared fixtures: the paper's T5 protocol (ids from the spec), the shipped tokenizer, paths."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SYNPRE_SHARED_DIR", REPO.parent / "shared"))
+REFERENCE_SAMPLES = SHARED / "spec" / "reference_samples"
+
+# shared/spec/seed_code.md §1.2: the input prefixes of the original generator, in T5 ids
+T5_PREFIXES = {
+    "copy": (2405,),
+    "set": (356,),
+    "reverse": (7211,),
+    "duplicate": (19197,),
+    "deduplicate": (20, 26, 413, 26221),
+    "first_char": (166, 834, 4059),
+    "last_char": (336, 834, 4059),
+    "length": (2475,),
+    "longest_word": (14783, 834, 6051),
+    "count": (3476,),
+    "delete": (9268,),
+    "search": (960,),
+    "sort": (1843,),
+    "replace": (3601,),
+    "union": (7021,),
+    "intersect": (27806,),
+    "set_1_minus_2": (356, 834, 536, 834, 14078, 834, 357),
+    "set_2_minus_1": (356, 834, 357, 834, 14078, 834, 536),
+}
+# numbers whose T5 encodings the spec documents (§1.2); the rest need the real spiece.model
+T5_NUMBERS = {74: (4581,), 36: (4475,), 58: (3449,), 22: (1630,), 45: (3479,), 186: (25398,)}
+NUMBER_MARK = -100000  # placeholder ids: numbers[n] = (NUMBER_MARK - n,)
+
+
+def make_t5_protocol():
+    from hf_synpre.tasks import TokenProtocol
+
+    return TokenProtocol(
+        sampling_ids=np.arange(2, 32000, dtype=np.int32),
+        task_divider=32099,
+        word_divider=32098,
+        arg_divider=32097,
+        empty_output=32096,
+        yes=(4273,),
+        no=(150,),
+        prefixes=T5_PREFIXES,
+        numbers=tuple((NUMBER_MARK - n,) for n in range(1025)),
+        vocab_size=32100,
+        name="t5 (spec ids)",
+    )
+
+
+@pytest.fixture(scope="session")
+def t5_protocol():
+    return make_t5_protocol()
+
+
+@pytest.fixture(scope="session")
+def default_protocol():
+    from hf_synpre import protocol_for
+
+    return protocol_for()

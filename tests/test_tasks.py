@@ -1,0 +1,157 @@
+"""The task library: vectorised samplers agree with the reference functions, lengths, determinism,
+distributions against the per-example original-style samplers, and errors."""
+
+import numpy as np
+import pytest
+
+from hf_synpre.tasks import BLOCK_SIZE, TASK_NAMES, Examples, generate, get_task
+from hf_synpre.tasks.reference import REFERENCE_SAMPLERS, reference_examples
+
+
+def unframe(task, proto, inputs):
+    head = len(proto.prefix(task.generator_name)) + 1
+    body = inputs[head:]
+    if task.unary:
+        return (body,)
+    i = body.index(proto.arg_divider)
+    return body[:i], body[i + 1 :]
+
+
+def check_examples(task, proto, ex: Examples, lo, hi):
+    prefix = list(proto.prefix(task.generator_name)) + [proto.task_divider]
+    for inp, out in zip(ex.inputs.to_lists(), ex.targets.to_lists()):
+        assert inp[: len(prefix)] == prefix
+        args = unframe(task, proto, inp)
+        body_len = sum(len(a) for a in args) + len(args) - 1
+        assert lo <= body_len <= hi, (task.name, body_len)
+        assert out == task.apply(args, proto), task.name
+
+
+@pytest.mark.parametrize("name", TASK_NAMES)
+def test_vectorised_outputs_equal_reference_function(name, t5_protocol):
+    task = get_task(name)
+    check_examples(task, t5_protocol, generate(name, t5_protocol, 600, seed=3), 10, 220)
+
+
+@pytest.mark.parametrize("name", TASK_NAMES)
+def test_small_vocabulary_and_short_range(name, default_protocol):
+    """A tiny vocabulary makes repeated tokens (set/sort/replace collisions) the common case."""
+    task = get_task(name)
+    proto = default_protocol.restrict(6)
+    lo, hi = max(task.min_lo, 5), 14
+    ex = generate(name, proto, 400, length_range=(lo, hi), seed=1)
+    check_examples(task, proto, ex, lo, hi)
+    body_tokens = set(np.concatenate([ex.inputs.values]).tolist())
+    assert body_tokens - set(proto.prefix(task.generator_name)) - {
+        proto.task_divider, proto.arg_divider, proto.word_divider} <= set(proto.sampling_ids.tolist())
+
+
+def test_same_seed_same_bytes_any_split(t5_protocol):
+    whole = generate("set", t5_protocol, 3 * BLOCK_SIZE // 2, seed=7)
+    parts = [generate("set", t5_protocol, n, seed=7, start=s) for s, n in [(0, 1000), (1000, BLOCK_SIZE), (1000 + BLOCK_SIZE, BLOCK_SIZE // 2 - 1000)]]
+    joined = Examples.concatenate(parts)
+    assert np.array_equal(whole.inputs.values, joined.inputs.values)
+    assert np.array_equal(whole.inputs.offsets, joined.inputs.offsets)
+    assert np.array_equal(whole.targets.values, joined.targets.values)
+    again = generate("set", t5_protocol, 3 * BLOCK_SIZE // 2, seed=7)
+    assert np.array_equal(whole.inputs.values, again.inputs.values)
+
+
+def test_different_seeds_and_tasks_differ(t5_protocol):
+    a = generate("identity", t5_protocol, 50, seed=0)
+    b = generate("identity", t5_protocol, 50, seed=1)
+    c = generate("reverse", t5_protocol, 50, seed=0)
+    assert a.inputs.to_lists() != b.inputs.to_lists()
+    assert a.inputs.to_lists()[0][2:] != c.inputs.to_lists()[0][2:]
+
+
+def _two_sample_ks(x, y):
+    x, y = np.sort(x), np.sort(y)
+    grid = np.union1d(x, y)
+    fx = np.searchsorted(x, grid, side="right") / len(x)
+    fy = np.searchsorted(y, grid, side="right") / len(y)
+    return np.abs(fx - fy).max()
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE_SAMPLERS))
+def test_distribution_matches_per_example_original_sampler(name, default_protocol):
+    """Output lengths and distinct-token counts of the vectorised sampler match the line-by-line
+    re-implementation of the original (two-sample KS, n = 3000 each; the 1% critical value is 0.042)."""
+    task = get_task(name)
+    proto = default_protocol.restrict(120)  # small enough that collisions matter
+    n = 3000
+    ours = generate(name, proto, n, seed=11)
+    ref = reference_examples(name, proto, n, seed=11)
+    ours_out = ours.targets.lengths
+    ref_out = np.array([len(o) for _, o in ref])
+    ours_in = ours.inputs.lengths
+    ref_in = np.array([sum(len(a) for a in args) + len(args) - 1 for args, _ in ref]) + len(proto.prefix(task.generator_name)) + 1
+    head = list(proto.prefix(task.generator_name)) + [proto.task_divider]
+
+    def framed(args):
+        body = list(args[0])
+        for a in args[1:]:
+            body += [proto.arg_divider] + list(a)
+        return head + body
+
+    ours_distinct = np.array([len(set(r)) for r in ours.inputs.to_lists()])
+    ref_distinct = np.array([len(set(framed(args))) for args, _ in ref])
+    assert _two_sample_ks(ours_in, ref_in) < 0.06
+    assert _two_sample_ks(ours_out, ref_out) < 0.06
+    assert _two_sample_ks(ours_distinct, ref_distinct) < 0.06
+
+
+def test_set_part_count_is_uniform(t5_protocol):
+    """With 32k ids and n = 12 the number of distinct tokens is the number of parts k ~ U{1..12}."""
+    ex = generate("set", t5_protocol, 24000, length_range=(12, 12), seed=5)
+    hist = np.bincount(ex.targets.lengths, minlength=13)[1:]
+    expected = 24000 / 12
+    chi2 = ((hist - expected) ** 2 / expected).sum()
+    assert chi2 < 35, hist  # 11 dof: p = 0.0002
+
+
+def test_count_query_copies_are_uniform(t5_protocol):
+    """c ~ U{0..n}: with n = 8 and 32k ids the count is c (almost never a random extra hit)."""
+    ex = generate("count", t5_protocol, 18000, length_range=(10, 10), seed=2)
+    counts = [l[:-2].count(l[-1]) for l in (x[2:] for x in ex.inputs.to_lists())]
+    hist = np.bincount(counts, minlength=9)
+    expected = 18000 / 9
+    assert ((hist - expected) ** 2 / expected).sum() < 30, hist
+
+
+def test_search_and_delete_branch_rates(t5_protocol):
+    search = generate("search", t5_protocol, 3000, seed=1)
+    yes = np.mean([t == list(t5_protocol.yes) for t in search.targets.to_lists()])
+    # 0.5 positive draws; negatives are rejected more often by the length rule, so yes > 0.5
+    assert 0.5 < yes < 0.9
+
+
+@pytest.mark.parametrize(
+    "name,length_range,message",
+    [
+        ("set", (10, 5), "inverted"),
+        ("count", (2, 20), "lower bound >= 3"),
+        ("replace", (3, 20), "lower bound >= 4"),
+        ("union", (10, 2), "inverted"),
+        ("longest_word", (1, 1), "upper bound >= 2"),
+    ],
+)
+def test_bad_length_ranges(name, length_range, message, t5_protocol):
+    with pytest.raises(ValueError, match=message):
+        generate(name, t5_protocol, 5, length_range=length_range)
+
+
+def test_unknown_task_lists_valid_and_suggests():
+    with pytest.raises(ValueError, match=r"Did you mean 'reverse'\?.*Valid tasks: identity"):
+        get_task("revers")
+
+
+def test_aliases_accepted():
+    assert get_task("copy").name == "identity"
+    assert get_task("first_char").name == "first_token"
+    assert get_task("set_2_minus_1").name == "set2_minus_set1"
+
+
+def test_number_table_must_cover_range(t5_protocol):
+    with pytest.raises(ValueError, match="number table"):
+        generate("length", t5_protocol, 5, length_range=(10, 2000))
