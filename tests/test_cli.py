@@ -1,0 +1,68 @@
+"""`synpre` command line: generate (arrow / parquet), show, errors, and atomic output."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import datasets
+import pytest
+
+from hf_synpre.cli import main
+
+
+def test_generate_arrow_prints_examples_and_stats(tmp_path, capsys):
+    out = tmp_path / "set"
+    assert main(["generate", "set", "--num-train", "500", "--num-validation", "50", "--output", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Statistics" in text and '"num_examples": 500' in text and "[0] inputs" in text
+    ds = datasets.load_from_disk(str(out))
+    assert ds["train"].num_rows == 500 and ds["validation"].num_rows == 50
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temp folder left behind"
+
+
+def test_generate_parquet_loads_with_load_dataset(tmp_path):
+    out = tmp_path / "rev"
+    assert main(["generate", "reverse", "--num-train", "300", "--num-validation", "30", "--format", "parquet",
+                 "--output", str(out), "--show", "0"]) == 0
+    ds = datasets.load_dataset(str(out))
+    assert ds["train"].num_rows == 300 and ds["validation"].num_rows == 30
+    row = ds["train"][0]
+    assert row["targets"] == row["inputs"][-len(row["targets"]):][::-1]
+
+
+def test_existing_output_is_not_overwritten(tmp_path, capsys):
+    out = tmp_path / "x"
+    out.mkdir()
+    assert main(["generate", "set", "--num-train", "10", "--output", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_unknown_task_error(tmp_path, capsys):
+    assert main(["generate", "sett", "--output", str(tmp_path / "y")]) == 2
+    err = capsys.readouterr().err
+    assert "Did you mean 'set'" in err and "Valid tasks" in err
+
+
+def test_interrupted_generate_leaves_no_output(tmp_path):
+    out = tmp_path / "big"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hf_synpre.cli", "generate", "search", "--num-train", "2000000", "--output", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(p.name.startswith(".big.tmp") for p in tmp_path.iterdir()):
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not out.exists()
+
+
+def test_show(tmp_path, capsys):
+    out = tmp_path / "cnt"
+    main(["generate", "count", "--num-train", "100", "--num-validation", "10", "--output", str(out), "--show", "0"])
+    capsys.readouterr()
+    assert main(["show", str(out), "-n", "2"]) == 0
+    assert "[1] targets" in capsys.readouterr().out
