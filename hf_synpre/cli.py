@@ -143,12 +143,15 @@ def format_examples(ds, tokenizer, n: int = 3, split: str = "train", width: int 
 
 
 def _cmd_tasks(args) -> int:
-    from .tasks import ALIASES, SIMPLE_TASKS
+    from .tasks import ALIASES
 
     rev = {v: k for k, v in ALIASES.items()}
-    for t in SIMPLE_TASKS.values():
+    from .tasks import TASKS
+
+    for t in TASKS.values():
         alias = f" (alias {rev[t.name]})" if t.name in rev else ""
-        print(f"{t.name:16s} {'unary ' if t.unary else 'binary'}  {t.description}{alias}")
+        kind = ("unary " if t.unary else "binary") if hasattr(t, "unary") else "      "
+        print(f"{t.name:16s} {kind}  {getattr(t, 'description', '')}{alias}")
     return 0
 
 
@@ -214,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--num-train", type=int, default=1_000_000)
     g.add_argument("--num-validation", type=int, default=10_000)
     g.add_argument("--num-generated", type=int, default=None, help="generated before dedup (default: +4%% of train)")
-    g.add_argument("--length-range", type=_length_range, default=(10, 220), help="LO,HI body length (default 10,220)")
+    g.add_argument("--length-range", type=_length_range, default=None, help="LO,HI body length (default: the task's, 10,220)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--tokenizer", default="default", help="'default' (shipped, offline) or e.g. t5-small")
     g.add_argument("--content-vocab-size", type=int, default=None, help="sample from the first N token ids only")

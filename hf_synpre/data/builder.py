@@ -52,7 +52,8 @@ class SyntheticTaskConfig(datasets.BuilderConfig):
         num_validation: examples in the validation split (paper: 10,000).
         num_generated: examples generated before deduplication; default ``num_train + num_validation
             + ceil(0.04 * num_train)`` (paper: 1,050,000).
-        length_range: inclusive bounds on the body length, prefix excluded (paper: (10, 220)).
+        length_range: inclusive bounds on the body length, prefix excluded; None = the task's own
+            (paper: (10, 220) for the simple tasks).
         seed: the data seed; the same seed gives byte-identical splits.
         tokenizer: vocabulary, a name or path for ``AutoTokenizer`` ("t5-small" for the paper's ids)
             or "default" for the shipped offline T5-style vocabulary.
@@ -63,7 +64,7 @@ class SyntheticTaskConfig(datasets.BuilderConfig):
     num_train: int = PAPER_NUM_TRAIN
     num_validation: int = PAPER_NUM_VALIDATION
     num_generated: Optional[int] = None
-    length_range: Tuple[int, int] = (10, 220)
+    length_range: Optional[Tuple[int, int]] = None
     seed: int = 0
     tokenizer: str = "default"
     content_vocab_size: Optional[int] = None
@@ -72,12 +73,12 @@ class SyntheticTaskConfig(datasets.BuilderConfig):
         """Raise ``ValueError`` naming the bad value. (``datasets`` sets overrides with ``setattr`` on a
         copy of a predefined config, so this runs from the builder, not from ``__post_init__``.)"""
         self.task = get_task(self.task).name  # validates, and normalises aliases
+        if self.length_range is None:
+            self.length_range = tuple(get_task(self.task).default_length_range)
         self.length_range = tuple(int(x) for x in self.length_range)
         if len(self.length_range) != 2:
             raise ValueError(f"length_range must be (lo, hi), got {self.length_range!r}")
         lo, hi = self.length_range
-        if lo < 1:
-            raise ValueError(f"length range lower bound must be >= 1, got lo={lo}")
         get_task(self.task).check_lengths(lo, hi)
         for field_name in ("num_train", "num_validation"):
             if getattr(self, field_name) < 0:
@@ -270,7 +271,7 @@ def load_synthetic(
     num_validation: int = PAPER_NUM_VALIDATION,
     *,
     num_generated: Optional[int] = None,
-    length_range: Tuple[int, int] = (10, 220),
+    length_range: Optional[Tuple[int, int]] = None,
     seed: int = 0,
     tokenizer: str = "default",
     content_vocab_size: Optional[int] = None,
@@ -290,7 +291,7 @@ def load_synthetic(
         num_train=num_train,
         num_validation=num_validation,
         num_generated=num_generated,
-        length_range=tuple(length_range),
+        length_range=tuple(length_range) if length_range is not None else None,
         seed=seed,
         tokenizer=tokenizer,
         content_vocab_size=content_vocab_size,

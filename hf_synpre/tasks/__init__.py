@@ -12,6 +12,8 @@ Public API:
 from .protocol import DEFAULT_MAX_NUMBER, SENTINEL, TokenProtocol
 from .ragged import Ragged, concat_rows
 from .registry import (
+    TASKS,
+    register_task,
     ALIASES,
     BLOCK_SIZE,
     DEFAULT_LENGTH_RANGE,
@@ -22,7 +24,7 @@ from .registry import (
     generate_block,
     get_task,
 )
-from .simple import SIMPLE_TASKS, SimpleTask
+from .simple import SIMPLE_TASKS, SimpleTask, Task
 
 __all__ = [
     "TASK_NAMES",
@@ -35,6 +37,9 @@ __all__ = [
     "Examples",
     "Ragged",
     "SimpleTask",
+    "Task",
+    "TASKS",
+    "register_task",
     "SIMPLE_TASKS",
     "TokenProtocol",
     "concat_rows",

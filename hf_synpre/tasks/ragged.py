@@ -18,7 +18,7 @@ from typing import Sequence, Union
 
 import numpy as np
 
-__all__ = ["Ragged", "concat_rows", "row_ids", "positions_in_row"]
+__all__ = ["Ragged", "Examples", "concat_rows", "row_ids", "positions_in_row"]
 
 INT = np.int32
 
@@ -138,3 +138,23 @@ def concat_rows(parts: Sequence[Part], n_rows: int) -> Ragged:
             out[(start[:, None] + np.arange(len(const))).ravel()] = np.tile(const, n_rows)
         start += plen
     return Ragged(out, offsets)
+
+
+@dataclass
+class Examples:
+    inputs: Ragged
+    targets: Ragged
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    @staticmethod
+    def concatenate(parts) -> "Examples":
+        parts = list(parts)
+        return Examples(Ragged.concatenate([p.inputs for p in parts]), Ragged.concatenate([p.targets for p in parts]))
+
+    def slice(self, start: int, stop: int) -> "Examples":
+        return Examples(self.inputs.slice(start, stop), self.targets.slice(start, stop))
+
+    def take(self, rows) -> "Examples":
+        return Examples(self.inputs.take(rows), self.targets.take(rows))

@@ -14,12 +14,12 @@ CPython ``set`` iteration order, exactly as the original, so their outputs are b
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Optional, Protocol, Tuple
 
 import numpy as np
 
 from .protocol import TokenProtocol
-from .ragged import INT, Ragged, concat_rows, positions_in_row, row_ids
+from .ragged import INT, Examples, Ragged, concat_rows, positions_in_row, row_ids
 from .sampling import (
     distinct_rows,
     first_occurrence_mask,
@@ -32,10 +32,23 @@ from .sampling import (
     uniform_subset_mask,
 )
 
-__all__ = ["SimpleTask", "SIMPLE_TASKS"]
+__all__ = ["Task", "SimpleTask", "SIMPLE_TASKS"]
 
 Args = tuple  # of Ragged: one for unary tasks, two for binary tasks
 Sampler = Callable[[np.random.Generator, int, int, int, TokenProtocol], tuple]
+
+
+class Task(Protocol):
+    """What the registry, the builder and the streams need of a task family member."""
+
+    name: str
+    default_length_range: Tuple[int, int]
+
+    def check_lengths(self, lo: int, hi: int, protocol: Optional[TokenProtocol] = None) -> None: ...
+
+    def draw(self, rng: np.random.Generator, n: int, lo: int, hi: int, protocol: TokenProtocol) -> Examples:
+        """``n`` framed examples (inputs, targets), all within the length rule, from ``rng`` alone."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -60,6 +73,11 @@ class SimpleTask:
     description: str
     min_lo: int = 1
     min_hi: int = 1
+    default_length_range: Tuple[int, int] = (10, 220)
+
+    def draw(self, rng, n: int, lo: int, hi: int, protocol: TokenProtocol) -> Examples:
+        args, outputs = _draw_valid(self, rng, n, lo, hi, protocol)
+        return _frame(self, protocol, args, outputs)
 
     def apply(self, args: tuple, protocol: TokenProtocol) -> list:
         """The example's output as the generator writes it (an empty output becomes ``<extra_id_3>``)."""
@@ -88,6 +106,49 @@ class SimpleTask:
                     f"task {self.name!r} draws up to {(hi - 1) // 2} distinct tokens but the content "
                     f"vocabulary has only {len(protocol.sampling_ids)}: lower hi or enlarge the vocabulary"
                 )
+
+
+def _draw_valid(task: "SimpleTask", rng, n: int, lo: int, hi: int, protocol: TokenProtocol):
+    """Draw until ``n`` examples have a body length in [lo, hi]; the original resamples the whole
+    example whenever the body is too short or too long."""
+    got, need, m = [], n, n
+    while need > 0:
+        args, outputs = task.sample(rng, m, lo, hi, protocol)
+        body_len = sum(a.lengths for a in args) + (len(args) - 1)
+        valid = (body_len >= lo) & (body_len <= hi)
+        if m == need and valid.all():
+            ok = None  # the common case for tasks whose lengths are in range by construction
+        else:
+            ok = np.flatnonzero(valid)[:need]
+            args = tuple(a.take(ok) for a in args)
+        if outputs is None:
+            outputs = Ragged.from_lists([task.function(row, protocol) for row in zip(*(a.to_lists() for a in args))])
+        elif ok is not None:
+            outputs = outputs.take(ok)
+        got.append((args, outputs))
+        need -= len(outputs)
+        # draw more than needed next time, by the observed acceptance rate
+        rate = max(valid.mean(), 0.05)
+        m = int(need / rate * 1.1) + 16
+    if len(got) == 1:
+        return got[0]
+    args = tuple(Ragged.concatenate([g[0][i] for g in got]) for i in range(len(got[0][0])))
+    return args, Ragged.concatenate([g[1] for g in got])
+
+
+def _frame(task: "SimpleTask", protocol: TokenProtocol, args, outputs: Ragged) -> Examples:
+    n = len(outputs)
+    head = tuple(protocol.prefix(task.generator_name)) + (protocol.task_divider,)
+    parts = [head, args[0]]
+    for a in args[1:]:
+        parts += [(protocol.arg_divider,), a]
+    inputs = concat_rows(parts, n)
+    empty = outputs.lengths == 0
+    if empty.any():
+        # an empty output is written as <extra_id_3>
+        outputs = concat_rows([outputs, Ragged.from_lengths(
+            np.full(int(empty.sum()), protocol.empty_output, dtype=np.int32), empty.astype(np.int64))], n)
+    return Examples(inputs, outputs)
 
 
 # ----------------------------------------------------------------------------- reference functions
