@@ -69,9 +69,21 @@ def test_each_task_carries_the_papers_finetuning_settings(name):
     task = get_downstream_task(name)
     lr, steps, batch, in_len, tgt_len, decode, period, metric = PAPER_SETTINGS[name]
     ft = task.finetune
-    assert (ft.learning_rate, ft.train_steps, ft.batch_size, ft.max_decode_length, ft.eval_period) == (lr, steps, batch, decode, period)
+    assert (ft.learning_rate, ft.train_steps, ft.batch_size, ft.max_decode_length, ft.eval_period) == (
+        lr,
+        steps,
+        batch,
+        decode,
+        period,
+    )
     assert (task.max_input_length, task.max_target_length, task.report_metric) == (in_len, tgt_len, metric)
-    assert (ft.num_beams, ft.beam_alpha, ft.lr_schedule, ft.optimizer, ft.dropout_rate) == (4, 0.6, "constant", "adafactor", 0.1)
+    assert (ft.num_beams, ft.beam_alpha, ft.lr_schedule, ft.optimizer, ft.dropout_rate) == (
+        4,
+        0.6,
+        "constant",
+        "adafactor",
+        0.1,
+    )
     assert task.preprocessing_notes and task.description
 
 
@@ -131,8 +143,10 @@ def test_each_task_loads_and_formats_its_fixture(name, cache_dir):
 def test_squad_formatting_is_t5s_squad_preprocessor(cache_dir):
     ds = load_fixture("squad", cache_dir)
     row = ds["train"][0]
-    context = ("Super Bowl 50 was played on February 7 , 2016 , at Levi ' s Stadium in Santa Clara , California . "
-               "The Denver Broncos beat the Carolina Panthers 24 – 10 to win their third Super Bowl title . ")
+    context = (
+        "Super Bowl 50 was played on February 7 , 2016 , at Levi ' s Stadium in Santa Clara , California . "
+        "The Denver Broncos beat the Carolina Panthers 24 – 10 to win their third Super Bowl title . "
+    )
     assert row["inputs"] == "question: Where was Super Bowl 50 played ? context: " + context
     assert row["targets"] == "Levi ' s Stadium" and row["answers"] == ["Levi ' s Stadium"]
     # letters with accents are letters: not padded
@@ -160,7 +174,10 @@ def test_cnndm_10k_is_the_indexed_subset_in_tfds_order_lowercased(cache_dir):
     assert raw["validation"]["id"] == [full["validation"][3]["id"]]
     assert raw["test"]["id"] == full["test"]["id"]
     ds = load_fixture("cnndm_10k", cache_dir)
-    assert ds["train"][0]["targets"] == "council approves 400 homes on the edge of the town . residents say the roads could not cope ."
+    assert (
+        ds["train"][0]["targets"]
+        == "council approves 400 homes on the edge of the town . residents say the roads could not cope ."
+    )
     assert ds["train"][0]["inputs"].startswith("london, england (reuters) -- a council in kent")
 
 
@@ -322,15 +339,21 @@ def restore_registry():
 
 
 def test_a_user_registers_a_task_in_a_few_lines(tmp_path, cache_dir, restore_registry):
-    for split, rows in {"train": [("2+2", "4"), ("3+3", "6")], "validation": [("1+1", "2")], "test": [("5+5", "10")]}.items():
+    for split, rows in {
+        "train": [("2+2", "4"), ("3+3", "6")],
+        "validation": [("1+1", "2")],
+        "test": [("5+5", "10")],
+    }.items():
         (tmp_path / f"{split}.jsonl").write_text("".join(json.dumps({"q": q, "a": a}) + "\n" for q, a in rows))
 
-    register_task(DownstreamTask(
-        name="arithmetic",
-        hub_id="me/arithmetic",
-        format_example=lambda ex: {"inputs": ex["q"], "targets": ex["a"]},
-        finetune=FinetuneConfig(learning_rate=1e-3, train_steps=1_000, batch_size=8, eval_period=100),
-    ))
+    register_task(
+        DownstreamTask(
+            name="arithmetic",
+            hub_id="me/arithmetic",
+            format_example=lambda ex: {"inputs": ex["q"], "targets": ex["a"]},
+            finetune=FinetuneConfig(learning_rate=1e-3, train_steps=1_000, batch_size=8, eval_period=100),
+        )
+    )
 
     ds = load_downstream("arithmetic", source=str(tmp_path), cache_dir=cache_dir)
     assert ds["test"][0] == {"inputs": "5+5", "targets": "10"}
@@ -340,7 +363,7 @@ def test_a_user_registers_a_task_in_a_few_lines(tmp_path, cache_dir, restore_reg
 
 
 def test_a_task_with_an_unknown_metric_or_report_key_is_refused():
-    fmt = lambda ex: ex  # noqa: E731
+    fmt = lambda ex: ex
     with pytest.raises(ValueError, match="unknown metric.*'bleu'.*valid metrics: exact_match, squad, rouge, token_f1"):
         DownstreamTask(name="t", hub_id="x/y", format_example=fmt, metrics=("bleu",))
     with pytest.raises(ValueError, match="report_metric 'rouge1' is not produced by \\['exact_match'\\]"):
@@ -349,9 +372,15 @@ def test_a_task_with_an_unknown_metric_or_report_key_is_refused():
 
 def test_a_formatter_that_returns_the_wrong_shape_is_reported(tmp_path, cache_dir):
     (tmp_path / "train.jsonl").write_text(json.dumps({"q": "x"}) + "\n")
-    task = DownstreamTask(name="bad", hub_id="x/y", format_example=lambda ex: {"question": ex["q"]},
-                          hub_splits={"train": "train", "validation": "train", "test": "train"})
-    with pytest.raises(ValueError, match="format_example must return a dict with str 'inputs' and 'targets'; got \\['question'\\]"):
+    task = DownstreamTask(
+        name="bad",
+        hub_id="x/y",
+        format_example=lambda ex: {"question": ex["q"]},
+        hub_splits={"train": "train", "validation": "train", "test": "train"},
+    )
+    with pytest.raises(
+        ValueError, match="format_example must return a dict with str 'inputs' and 'targets'; got \\['question'\\]"
+    ):
         load_downstream(task, source=str(tmp_path), cache_dir=cache_dir)
 
 

@@ -28,18 +28,25 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from .modules.t5_metrics import METRIC_KEYS, exact_match, normalize_squad, rouge, squad, token_f1
+from .modules.t5_metrics import (
+    METRIC_KEYS,
+    exact_match,
+    normalize_squad,
+    rouge,
+    squad,
+    token_f1,
+)
 
 __all__ = [
     "METRICS",
     "METRIC_KEYS",
+    "exact_match",
     "load_metric",
     "metric_path",
-    "exact_match",
-    "squad",
-    "rouge",
-    "token_f1",
     "normalize_squad",
+    "rouge",
+    "squad",
+    "token_f1",
 ]
 
 METRICS = tuple(METRIC_KEYS)

@@ -28,23 +28,23 @@ from __future__ import annotations
 import collections
 import re
 import string
-from typing import Callable, Dict, List, Optional, Sequence, Union
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 __all__ = [
-    "exact_match",
-    "squad",
-    "rouge",
-    "token_f1",
-    "normalize_squad",
     "METRIC_KEYS",
+    "exact_match",
+    "normalize_squad",
+    "rouge",
+    "squad",
+    "token_f1",
 ]
 
-Reference = Union[str, Sequence[str]]
+Reference = str | Sequence[str]
 
 # What each metric returns: lets a task registry check that the metric it reports exists.
-METRIC_KEYS: Dict[str, tuple] = {
+METRIC_KEYS: dict[str, tuple] = {
     "exact_match": ("em", "f1"),
     "squad": ("em", "f1"),
     "rouge": ("rouge1", "rouge2", "rougeLsum"),
@@ -54,20 +54,20 @@ METRIC_KEYS: Dict[str, tuple] = {
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 
 
-def exact_match(predictions: Sequence[str], references: Sequence[Reference]) -> Dict[str, float]:
+def exact_match(predictions: Sequence[str], references: Sequence[Reference]) -> dict[str, float]:
     """Exact string match and whitespace-token F1, x100, with no normalisation (case-sensitive)."""
     refs = _reference_lists(predictions, references)
     return _qa_metrics(list(predictions), refs)
 
 
-def squad(predictions: Sequence[str], references: Sequence[Reference]) -> Dict[str, float]:
+def squad(predictions: Sequence[str], references: Sequence[Reference]) -> dict[str, float]:
     """SQuAD v1.1 EM/F1 x100: normalise both sides, take the best match over all reference answers."""
     refs = _reference_lists(predictions, references)
     refs = [[normalize_squad(a) for a in answers] for answers in refs]
     return _qa_metrics([normalize_squad(p) for p in predictions], refs)
 
 
-def token_f1(predictions: Sequence[str], references: Sequence[Reference]) -> Dict[str, float]:
+def token_f1(predictions: Sequence[str], references: Sequence[Reference]) -> dict[str, float]:
     """Whitespace-token F1 x100 with no normalisation; max over references when several are given."""
     refs = _reference_lists(predictions, references)
     scores = [max(_f1_score(r, p) for r in rs) for p, rs in zip(predictions, refs)]
@@ -79,8 +79,8 @@ def rouge(
     references: Sequence[str],
     score_keys: Sequence[str] = ("rouge1", "rouge2", "rougeLsum"),
     bootstrap: bool = True,
-    seed: Optional[int] = 0,
-) -> Dict[str, float]:
+    seed: int | None = 0,
+) -> dict[str, float]:
     """ROUGE F-measure x100 as T5's ``metrics.rouge`` computes it.
 
     Args:
@@ -96,7 +96,7 @@ def rouge(
         raise ValueError(f"unknown ROUGE type(s) {bad}; expected a subset of {list(ROUGE_TYPES)}.")
     for i, r in enumerate(references):
         if not isinstance(r, str):
-            raise ValueError(
+            raise TypeError(
                 f"rouge takes one reference string per prediction (as T5 does); reference {i} is {type(r).__name__}."
             )
     # rouge_score pulls in nltk (about a second to import); only pay for it when ROUGE is computed.
@@ -151,11 +151,13 @@ def _f1_score(target: str, prediction: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def _metric_max_over_references(metric_fn: Callable[[str, str], float], references: List[str], prediction: str) -> float:
+def _metric_max_over_references(
+    metric_fn: Callable[[str, str], float], references: list[str], prediction: str
+) -> float:
     return max(metric_fn(r, prediction) for r in references)
 
 
-def _qa_metrics(predictions: List[str], references: List[List[str]]) -> Dict[str, float]:
+def _qa_metrics(predictions: list[str], references: list[list[str]]) -> dict[str, float]:
     em = np.mean([_metric_max_over_references(_exact_match_score, r, p) for p, r in zip(predictions, references)])
     f1 = np.mean([_metric_max_over_references(_f1_score, r, p) for p, r in zip(predictions, references)])
     return {"em": 100.0 * float(em), "f1": 100.0 * float(f1)}
@@ -163,19 +165,17 @@ def _qa_metrics(predictions: List[str], references: List[List[str]]) -> Dict[str
 
 def _check_lengths(predictions: Sequence, references: Sequence) -> None:
     if isinstance(predictions, str) or isinstance(references, str):
-        raise ValueError("predictions and references must be lists of strings, not a single string.")
+        raise TypeError("predictions and references must be lists of strings, not a single string.")
     if len(predictions) != len(references):
-        raise ValueError(
-            f"number of predictions ({len(predictions)}) and references ({len(references)}) must match."
-        )
+        raise ValueError(f"number of predictions ({len(predictions)}) and references ({len(references)}) must match.")
     if len(predictions) == 0:
         raise ValueError("no predictions to score: got empty predictions and references.")
     for i, p in enumerate(predictions):
         if not isinstance(p, str):
-            raise ValueError(f"prediction {i} is {type(p).__name__}, expected str (decode the ids first).")
+            raise TypeError(f"prediction {i} is {type(p).__name__}, expected str (decode the ids first).")
 
 
-def _reference_lists(predictions: Sequence[str], references: Sequence[Reference]) -> List[List[str]]:
+def _reference_lists(predictions: Sequence[str], references: Sequence[Reference]) -> list[list[str]]:
     _check_lengths(predictions, references)
     out = []
     for i, r in enumerate(references):
@@ -183,7 +183,7 @@ def _reference_lists(predictions: Sequence[str], references: Sequence[Reference]
         if not answers:
             raise ValueError(f"reference {i} is an empty list; every prediction needs at least one reference.")
         if not all(isinstance(a, str) for a in answers):
-            raise ValueError(f"reference {i} must be a string or a list of strings, got {r!r}.")
+            raise TypeError(f"reference {i} must be a string or a list of strings, got {r!r}.")
         out.append(answers)
     return out
 
@@ -198,7 +198,7 @@ class _numpy_seed:
     ``rouge_score``'s bootstrap draws from the global numpy generator and takes no generator argument.
     """
 
-    def __init__(self, seed: Optional[int]):
+    def __init__(self, seed: int | None):
         self.seed = seed
         self.state = None
 

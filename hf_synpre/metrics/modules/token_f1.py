@@ -1,9 +1,9 @@
 """Whitespace-token F1 (T5 ``qa_utils._f1_score``, no normalisation) as an ``evaluate`` metric.
 
-    >>> import evaluate
-    >>> f1 = evaluate.load("path/to/hf_synpre/metrics/modules/token_f1.py")
-    >>> f1.compute(predictions=["a b c d"], references=["a b e"])
-    {'f1': 57.14285714285714}
+>>> import evaluate
+>>> f1 = evaluate.load("path/to/hf_synpre/metrics/modules/token_f1.py")
+>>> f1.compute(predictions=["a b c d"], references=["a b e"])
+{'f1': 57.14285714285715}
 """
 
 import datasets
