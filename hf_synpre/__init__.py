@@ -3,53 +3,62 @@
 Reimplements "Insights into Pre-training via Simpler Synthetic Tasks" (Wu, Li, Liang, NeurIPS 2022)
 on ``datasets``, ``transformers`` and ``accelerate``.
 
-Public API:
+Public API (imported lazily, so ``import hf_synpre`` stays cheap):
     load_synthetic(task, num_train, num_validation, ...) -> datasets.DatasetDict
     SyntheticTasks, SyntheticTaskConfig          -- the ``datasets`` builder
-    TASK_NAMES, get_task, generate               -- the pure task library (hf_synpre.tasks)
+    TASK_NAMES, get_task, generate, Examples     -- the pure task library (hf_synpre.tasks)
     TokenProtocol, protocol_for                  -- the ids a vocabulary gives the tasks
     default_tokenizer, load_tokenizer            -- the shipped offline T5-style vocabulary, or any other
+    build_t5, t5x_init_                          -- T5 with the paper's t5x "Random Init" (hf_synpre.modeling)
+    from_statistics, compute_statistics, ...     -- initialisation from parameter statistics (hf_synpre.statistics)
     load_downstream, get_downstream_task         -- the paper's six downstream tasks (hf_synpre.downstream)
     load_metric                                  -- T5's metrics as offline ``evaluate`` modules
 """
 
-from .data import SyntheticTaskConfig, SyntheticTasks, load_synthetic
-from .downstream import (
-    DOWNSTREAM_TASK_NAMES,
-    DOWNSTREAM_TASKS,
-    DownstreamDataNotFoundError,
-    DownstreamTask,
-    FinetuneConfig,
-    get_downstream_task,
-    load_downstream,
-)
-from .downstream import register_task as register_downstream_task
-from .metrics import load_metric
-from .tasks import TASK_NAMES, Examples, TokenProtocol, generate, get_task
-from .tokenizer import DEFAULT_TOKENIZER, default_tokenizer, load_tokenizer, protocol_for
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "DEFAULT_TOKENIZER",
-    "DOWNSTREAM_TASKS",
-    "DOWNSTREAM_TASK_NAMES",
-    "DownstreamDataNotFoundError",
-    "DownstreamTask",
-    "FinetuneConfig",
-    "get_downstream_task",
-    "load_downstream",
-    "load_metric",
-    "register_downstream_task",
-    "Examples",
-    "SyntheticTaskConfig",
-    "SyntheticTasks",
-    "TASK_NAMES",
-    "TokenProtocol",
-    "default_tokenizer",
-    "generate",
-    "get_task",
-    "load_synthetic",
-    "load_tokenizer",
-    "protocol_for",
-]
+_EXPORTS = {
+    ".data": ["SyntheticTaskConfig", "SyntheticTasks", "load_synthetic"],
+    ".tasks": ["TASK_NAMES", "Examples", "TokenProtocol", "generate", "get_task"],
+    ".tokenizer": ["DEFAULT_TOKENIZER", "default_tokenizer", "load_tokenizer", "protocol_for"],
+    ".modeling": ["build_t5", "t5x_init_"],
+    ".statistics": [
+        "SCHEMES",
+        "ParameterStatistics",
+        "compute_statistics",
+        "from_statistics",
+        "get_scheme",
+        "initialize_from_statistics_",
+        "load_statistics",
+    ],
+    ".downstream": [
+        "DOWNSTREAM_TASK_NAMES",
+        "DOWNSTREAM_TASKS",
+        "DownstreamDataNotFoundError",
+        "DownstreamTask",
+        "FinetuneConfig",
+        "get_downstream_task",
+        "load_downstream",
+    ],
+    ".metrics": ["load_metric"],
+}
+_RENAMED = {"register_downstream_task": (".downstream", "register_task")}
+_WHERE = {name: (mod, name) for mod, names in _EXPORTS.items() for name in names}
+_WHERE.update(_RENAMED)
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name):
+    if name in _WHERE:
+        module, attr = _WHERE[name]
+        value = getattr(importlib.import_module(module, __name__), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'hf_synpre' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -34,6 +34,7 @@ no value beyond ``2.27 * sigma``.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
 
@@ -58,9 +59,7 @@ INITS = ("t5x", "hf")
 _TRUNCATED_NORMAL_STD = 0.87962566103423978
 
 
-def build_t5(
-    config: T5Config | Mapping | str, init: str = "t5x", seed: int | None = 0
-) -> T5ForConditionalGeneration:
+def build_t5(config: T5Config | Mapping | str, init: str = "t5x", seed: int | None = 0) -> T5ForConditionalGeneration:
     """A fresh ``T5ForConditionalGeneration`` for ``config``, initialised as ``init`` says.
 
     Args:
@@ -70,9 +69,11 @@ def build_t5(
             ``_init_weights``).
         seed: makes the weights reproducible; ``None`` draws from the global torch RNG.
 
-    A ``tie_word_embeddings=False`` config (T5 v1.1) gets an ``lm_head`` separate from the embedding,
-    as ``from_pretrained`` gives for a real v1.1 checkpoint. (transformers >= 5 always ties a freshly
-    built T5 and only keeps ``scale_decoder_outputs=False`` from that flag.)
+    A config without ``decoder_start_token_id`` gets the pad id (T5's convention; the caller's config
+    object is not modified). A ``tie_word_embeddings=False`` config (T5 v1.1) gets an ``lm_head``
+    separate from the embedding, as ``from_pretrained`` gives for a real v1.1 checkpoint
+    (transformers >= 5 always ties a freshly built T5 and only keeps ``scale_decoder_outputs=False``
+    from that flag).
     """
     if init not in INITS:
         raise ValueError(f"init={init!r} is not one of {INITS}: use 't5x' (the paper's Random Init) or 'hf'.")
@@ -143,27 +144,37 @@ def _as_t5_config(config: T5Config | Mapping | str) -> T5Config:
         return T5Config.from_dict(dict(config))
     if isinstance(config, str):
         return T5Config.from_pretrained(config)
-    raise ValueError(
+    raise TypeError(
         f"config must be a T5Config, a dict of T5Config fields or a config name/path, got {type(config).__name__}."
     )
 
 
 def _new_t5(config: T5Config, seed: int | None) -> T5ForConditionalGeneration:
-    """Construct with HF's init, seeded, without touching the caller's global RNG."""
+    """Construct with HF's init: seeded without touching the caller's global RNG, or from it (None)."""
     if getattr(config, "model_type", None) != "t5":
         raise ValueError(f"build_t5 needs a T5 config (model_type 't5'), got model_type {config.model_type!r}.")
+    if getattr(config, "decoder_start_token_id", None) is None:
+        # transformers >= 5's T5Config has no default for it, and a model without it cannot take
+        # `labels`. T5 (t5x, HF's t5-small) starts decoding from the pad id, 0.
+        config = copy.deepcopy(config)
+        config.decoder_start_token_id = config.pad_token_id
+    if seed is None:
+        return _construct_t5(config)
     with torch.random.fork_rng(devices=[]):
-        if seed is not None:
-            torch.manual_seed(seed)
-        model = T5ForConditionalGeneration(config)
-        if _wants_untied_lm_head(config) and model.lm_head.weight is model.shared.weight:
-            model.lm_head.weight = nn.Parameter(torch.empty_like(model.shared.weight))
-            # HF's intended init for an untied T5 head (modeling_t5._init_weights), which v5 never reaches.
-            model.lm_head.weight.data.normal_(0.0, config.initializer_factor * 1.0)
-            # Mirror what from_pretrained does for a real v1.1 checkpoint: the head is not tied.
-            tied = getattr(model, "all_tied_weights_keys", None)
-            if isinstance(tied, dict):
-                tied.pop("lm_head.weight", None)
+        torch.manual_seed(seed)
+        return _construct_t5(config)
+
+
+def _construct_t5(config: T5Config) -> T5ForConditionalGeneration:
+    model = T5ForConditionalGeneration(config)
+    if _wants_untied_lm_head(config) and model.lm_head.weight is model.shared.weight:
+        model.lm_head.weight = nn.Parameter(torch.empty_like(model.shared.weight))
+        # HF's intended init for an untied T5 head (modeling_t5._init_weights), which v5 never reaches.
+        model.lm_head.weight.data.normal_(0.0, config.initializer_factor * 1.0)
+        # Mirror what from_pretrained does for a real v1.1 checkpoint: the head is not tied.
+        tied = getattr(model, "all_tied_weights_keys", None)
+        if isinstance(tied, dict):
+            tied.pop("lm_head.weight", None)
     return model
 
 

@@ -36,18 +36,17 @@ from N(0, pooled std). Pooled = over all elements of all the group's tensors, so
 The token embedding (and an untied v1.1 ``lm_head``) is never touched; every tensor outside the
 scheme's groups keeps the fresh t5x init, exactly as in the original (nothing else is copied).
 
-====================================================  ==========================================
-``per_param_grouping___init_mean_std``                Per Param Mean/SD (the headline 39 %)
-``per_param_grouping___init_scale``                   Per Param Scale
-``across_ALL_layer_AND_per_layer_grouping___init_scale``  Whole Model Scale
-``preattnln_per_param_grouping___init_scale``         Pre-attn LN Per Param Scale
-``across_ALL_layer_grouping___init_scale``            Across Layers Scale
-``per_layer_grouping___init_scale``                   Per Layer Scale
-``premlpln_per_param_grouping___init_scale``          Pre-MLP LN Per Param Scale
-``qkvo_per_param_grouping___init_scale``              Attention Per Param Scale
-``mlp_per_param_grouping___init_scale``               MLP Per Param Scale
-``pre_self_attn_ln-V---pre_cross_attn_ln-V``          Pre-attn LN Constant (Table 3, no source)
-====================================================  ==========================================
+- ``per_param_grouping___init_mean_std``: Per Param Mean/SD (the headline 39 %)
+- ``per_param_grouping___init_scale``: Per Param Scale
+- ``across_ALL_layer_AND_per_layer_grouping___init_scale``: Whole Model Scale
+- ``preattnln_per_param_grouping___init_scale``: Pre-attn LN Per Param Scale
+- ``across_ALL_layer_grouping___init_scale``: Across Layers Scale
+- ``per_layer_grouping___init_scale``: Per Layer Scale
+- ``premlpln_per_param_grouping___init_scale``: Pre-MLP LN Per Param Scale
+- ``qkvo_per_param_grouping___init_scale``: Attention Per Param Scale
+- ``mlp_per_param_grouping___init_scale``: MLP Per Param Scale
+- ``pre_self_attn_ln-V---pre_cross_attn_ln-V`` (the Table 3 gin flag): Pre-attn LN Constant, value V
+  (default 0.4), which uses no source at all
 
 Target and source of different sizes
 ------------------------------------
@@ -56,14 +55,15 @@ tensor name for "per param" groups (a name encodes role, stack and layer index),
 layer index for "per layer" groups, and all of the source's tensors of those roles for pooled groups.
 
 - Wider target (d_model, d_ff, heads, d_kv, buckets, vocab): every scheme is defined. Statistics are
-  applied as they are, without rescaling for fan-in (the paper never did this; a warning says so).
+  applied as they are, without rescaling for fan-in (the paper only used same-size models; a warning
+  says so).
 - Deeper target: pooled schemes (Whole Model Scale, Across Layers Scale) and Pre-attn LN Constant are
   defined (the pool is the source's). Per-tensor and per-layer schemes are **not defined** for layers
   the source does not have: ``ValueError`` naming the tensors, instead of inventing a rule.
 - Shallower target: per-tensor schemes use the source's first layers; pooled statistics still pool
   all of the source's layers, since they are a property of the source.
 - v1.0 source for a v1.1 target (or the other way round): ``wi`` vs ``wi_0``/``wi_1`` have no
-  per-tensor counterpart, so the per-tensor MLP schemes raise; pooled schemes are defined.
+  per-tensor counterpart, so per-tensor schemes that cover the MLP raise; pooled schemes are defined.
 - A different ``model_type``, or a source none of whose names the table recognises: ``ValueError``.
 """
 
@@ -390,7 +390,7 @@ def get_scheme(scheme: str | Scheme, value: float | None = None) -> Scheme:
     if isinstance(scheme, Scheme):
         resolved = scheme
     elif not isinstance(scheme, str):
-        raise ValueError(f"scheme must be a name (str) or a Scheme, got {type(scheme).__name__}.")
+        raise TypeError(f"scheme must be a name (str) or a Scheme, got {type(scheme).__name__}.")
     elif _CUSTOM_VALUE.fullmatch(scheme.strip()):
         resolved = _parse_custom_value(scheme.strip())
     else:
@@ -582,7 +582,7 @@ def compute_statistics(
             return _statistics_from_directory(path, source=source or str(obj))
         repo_id = _as_repo_id(str(obj))
         return _statistics_from_hub(repo_id, revision=revision, source=source or repo_id)
-    raise ValueError(
+    raise TypeError(
         "compute_statistics takes a model, a state dict, a .safetensors file, a checkpoint directory or a "
         f"Hub model id; got {type(obj).__name__}."
     )
@@ -644,7 +644,7 @@ def _statistics_from_safetensors(files: Sequence[Path], *, source, config, revis
     tensors = {}
     for file in files:
         with safe_open(str(file), framework="pt") as f:
-            for name in f.keys():
+            for name in f.keys():  # noqa: SIM118 (a safe_open handle, not a dict)
                 tensor = f.get_tensor(name)
                 if tensor.is_floating_point():
                     tensors[name] = _tensor_statistics(name, tensor)
@@ -1033,9 +1033,7 @@ def statistics_table(
     table = table or table_for(model)
     groups = group_parameters(model, scheme, table)
     produced = compute_statistics({n: p for n, p in model.named_parameters()})
-    source_roles = (
-        {n: r for n, r in _roles(statistics.tensors, table).items() if r is not None} if statistics else {}
-    )
+    source_roles = {n: r for n, r in _roles(statistics.tensors, table).items() if r is not None} if statistics else {}
     rows = []
     for group in groups:
         own = produced.pooled(group.names)

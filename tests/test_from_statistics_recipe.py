@@ -45,13 +45,23 @@ def source_dir(tmp_path_factory):
     vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2, **{f"w{i}": i + 3 for i in range(20)}}
     backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="</s>", unk_token="<unk>").save_pretrained(path)
+    PreTrainedTokenizerFast(
+        tokenizer_object=backend, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
+    ).save_pretrained(path)
     return path
 
 
 def _run(args, tmp_path):
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_TOKEN=TOKEN, PYTHONPATH=str(REPO))
-    return subprocess.run([sys.executable, str(RECIPE), *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(RECIPE), *args],
+        check=False,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_recipe_run_from_a_yaml_file_writes_model_tokenizer_statistics_and_card(source_dir, tmp_path):
@@ -66,7 +76,13 @@ def test_recipe_run_from_a_yaml_file_writes_model_tokenizer_statistics_and_card(
 
     assert sorted(p.name for p in out.parent.iterdir()) == [out.name]  # no temp dirs left behind
     files = {p.name for p in out.iterdir()}
-    assert {"model.safetensors", "config.json", "tokenizer.json", "README.md", recipe.SOURCE_STATISTICS_FILENAME} <= files
+    assert {
+        "model.safetensors",
+        "config.json",
+        "tokenizer.json",
+        "README.md",
+        recipe.SOURCE_STATISTICS_FILENAME,
+    } <= files
 
     saved = T5ForConditionalGeneration.from_pretrained(out)
     expected = from_statistics(str(source_dir), "Whole Model Scale", seed=3)
@@ -128,7 +144,18 @@ def test_table_3_constant_needs_no_source_but_a_config(source_dir, tmp_path):
         recipe.main(["--scheme", "Pre-attn LN Constant", "--output_dir", str(out)])
     with pytest.raises(ValueError, match="--source is required"):
         recipe.main(["--scheme", "Per Param Scale", "--config_name", str(source_dir), "--output_dir", str(out)])
-    recipe.main(["--scheme", "Pre-attn LN Constant", "--value", "0.3", "--config_name", str(source_dir), "--output_dir", str(out)])
+    recipe.main(
+        [
+            "--scheme",
+            "Pre-attn LN Constant",
+            "--value",
+            "0.3",
+            "--config_name",
+            str(source_dir),
+            "--output_dir",
+            str(out),
+        ]
+    )
     model = T5ForConditionalGeneration.from_pretrained(out)
     assert torch.all(model.get_parameter("decoder.block.1.layer.1.layer_norm.weight") == 0.3)
     assert not (out / recipe.SOURCE_STATISTICS_FILENAME).exists()

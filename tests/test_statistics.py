@@ -62,8 +62,8 @@ def layer_of(n):
 def expected_groups(scheme, names):
     """§5.4, from the spec's predicates: list of name lists."""
     non_emb = [n for n in names if n not in EMB]
-    singletons = lambda pred: [[n] for n in non_emb if pred(n)]  # noqa: E731
-    pooled = lambda pred: [[n for n in non_emb if pred(n)]]  # noqa: E731
+    singletons = lambda pred: [[n] for n in non_emb if pred(n)]
+    pooled = lambda pred: [[n for n in non_emb if pred(n)]]
     if scheme in ("Per Param Mean/SD", "Per Param Scale"):
         return [[n] for n in non_emb]
     if scheme == "Whole Model Scale":
@@ -476,3 +476,14 @@ def test_untied_v1_1_head_survives_save_and_reload(tmp_path):
     assert reloaded.lm_head.weight is not reloaded.shared.weight
     assert torch.equal(reloaded.lm_head.weight, model.lm_head.weight)
     assert reloaded.config.scale_decoder_outputs is False
+
+
+def test_build_t5_is_reproducible_with_a_seed_and_random_without():
+    config = tiny_config("v1.0")
+    for init in ("t5x", "hf"):
+        a, b = build_t5(config, init=init, seed=8), build_t5(config, init=init, seed=8)
+        assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters())), init
+    a, b = build_t5(config, seed=None), build_t5(config, seed=None)  # from the global RNG, which advances
+    assert not torch.equal(a.shared.weight, b.shared.weight)
+    with pytest.raises(ValueError, match="'t5x'.*'hf'"):
+        build_t5(config, init="jax")

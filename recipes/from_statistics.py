@@ -1,0 +1,340 @@
+#!/usr/bin/env python
+"""Initialise a fresh T5 from a pre-trained model's parameter statistics and save (or push) it.
+
+"Insights into Pre-training via Simpler Synthetic Tasks" (Wu, Li, Liang, NeurIPS 2022), Tables 2 and 3:
+a fresh T5 whose tensors are drawn from the per-tensor mean and std of a pre-trained T5 ("Per Param
+Mean/SD") keeps about 39 % of the benefit of natural pre-training. This script takes a source (a local
+checkpoint, a statistics file, or a Hub id), a scheme and a seed, and writes a ready-to-fine-tune model
+directory: ``model.safetensors``, ``config.json``, the source's tokenizer if it has one, the source's
+statistics (``source_parameter_statistics.json``) and a model card (``README.md``).
+
+Run it (after ``pip install -e .`` in the repository root):
+
+    python recipes/from_statistics.py \
+        --source ./runs/set/checkpoint-10000 \
+        --scheme "Per Param Mean/SD" \
+        --seed 0 \
+        --output_dir ./models/t5-small-set-per-param-mean-sd-seed0
+
+    # Table 3: pre-attention layer norms set to 0.4, no pre-training at all
+    python recipes/from_statistics.py --scheme "Pre-attn LN Constant" --value 0.4 \
+        --config_name google-t5/t5-small --output_dir ./models/t5-small-preattnln-0.4
+
+    # the same arguments from a file, then push to the Hub (needs HF_TOKEN or `hf auth login`;
+    # HF_ENDPOINT selects another Hub server)
+    python recipes/from_statistics.py my_from_statistics_args.yaml
+    python recipes/from_statistics.py --source google-t5/t5-small --output_dir ./out \
+        --push_to_hub --hub_model_id me/t5-small-per-param-mean-sd
+
+Schemes (paper name, or the original t5x init_id): Per Param Mean/SD, Per Param Scale, Whole Model
+Scale, Pre-attn LN Per Param Scale, Across Layers Scale, Per Layer Scale, Pre-MLP LN Per Param Scale,
+Attention Per Param Scale, MLP Per Param Scale, Pre-attn LN Constant. See ``hf_synpre.statistics``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers import HfArgumentParser
+
+from hf_synpre.statistics import (
+    ParameterStatistics,
+    Scheme,
+    from_statistics,
+    get_scheme,
+    load_statistics,
+    statistics_table,
+    to_markdown,
+)
+
+logger = logging.getLogger("from_statistics")
+
+#: The source statistics travel with the model under this name. Not ``parameter_statistics.json``:
+#: that name would make ``load_statistics(output_dir)`` return the *source's* statistics.
+SOURCE_STATISTICS_FILENAME = "source_parameter_statistics.json"
+
+PAPER = "Insights into Pre-training via Simpler Synthetic Tasks (Wu, Li, Liang, NeurIPS 2022)"
+PAPER_URL = "https://arxiv.org/abs/2206.10139"
+CITATION = """@inproceedings{wu2022insights,
+  title     = {Insights into Pre-training via Simpler Synthetic Tasks},
+  author    = {Wu, Yuhuai and Li, Felix and Liang, Percy},
+  booktitle = {Advances in Neural Information Processing Systems},
+  year      = {2022},
+  url       = {https://arxiv.org/abs/2206.10139}
+}"""
+
+
+@dataclass
+class InitArguments:
+    """What to initialise from, and how."""
+
+    source: str | None = field(
+        default=None,
+        metadata={
+            "help": "Where the statistics come from: a checkpoint directory, a model.safetensors file, a "
+            "parameter_statistics.json file, or a Hub model id. A directory or Hub repo holding "
+            "parameter_statistics.json is read without its weights. Optional for 'Pre-attn LN Constant'."
+        },
+    )
+    scheme: str = field(
+        default="Per Param Mean/SD",
+        metadata={
+            "help": "The paper's scheme name (e.g. 'Per Param Mean/SD', 'Whole Model Scale') or its t5x init_id."
+        },
+    )
+    seed: int = field(default=0, metadata={"help": "Seed of the fresh t5x init and of the draws."})
+    value: float | None = field(
+        default=None,
+        metadata={"help": "The constant for 'Pre-attn LN Constant' (Table 3; default 0.4). Other schemes reject it."},
+    )
+    config_name: str | None = field(
+        default=None,
+        metadata={
+            "help": "Target T5 config (name, path or Hub id) if it should differ from the source's, e.g. a "
+            "wider model. Required when there is no source or the source carries no config."
+        },
+    )
+    revision: str | None = field(default=None, metadata={"help": "Hub revision of --source."})
+
+
+@dataclass
+class OutputArguments:
+    """Where the model goes."""
+
+    output_dir: str = field(metadata={"help": "Directory to write the model, tokenizer, statistics and card to."})
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Replace output_dir if it exists and is not empty."}
+    )
+    push_to_hub: bool = field(default=False, metadata={"help": "Upload output_dir to the Hub when done."})
+    hub_model_id: str | None = field(
+        default=None,
+        metadata={"help": "Hub repo to push to ('user/name' or 'name'); defaults to output_dir's name."},
+    )
+    hub_private_repo: bool | None = field(
+        default=None, metadata={"help": "Create the Hub repo as private (default: the Hub's default)."}
+    )
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[InitArguments, OutputArguments]:
+    """Flags, or a single JSON/YAML file holding the same keys."""
+    argv = sys.argv[1:] if argv is None else argv
+    parser = HfArgumentParser((InitArguments, OutputArguments))
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        return parser.parse_json_file(json_file=os.path.abspath(argv[0]))
+    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
+        return parser.parse_yaml_file(yaml_file=os.path.abspath(argv[0]))
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
+def validate(init_args: InitArguments, out_args: OutputArguments) -> Scheme:
+    """Every check that needs no work done, so a bad run fails in a second and writes nothing."""
+    scheme = get_scheme(init_args.scheme, init_args.value)
+    if scheme.needs_source and not init_args.source:
+        raise ValueError(f"--source is required for {scheme.name!r}; only 'Pre-attn LN Constant' works without one.")
+    if not init_args.source and not init_args.config_name:
+        raise ValueError("Without --source, pass --config_name (e.g. google-t5/t5-small) for the target architecture.")
+    out = Path(out_args.output_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not out_args.overwrite_output_dir:
+        raise ValueError(f"Output directory {out} exists and is not empty. Use --overwrite_output_dir to replace it.")
+    if out_args.push_to_hub:
+        _validate_push(out_args)
+    elif out_args.hub_model_id:
+        logger.warning("--hub_model_id is ignored without --push_to_hub.")
+    return scheme
+
+
+def _validate_push(out_args: OutputArguments) -> None:
+    from huggingface_hub import get_token
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    if os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}:
+        raise ValueError("--push_to_hub cannot work with HF_HUB_OFFLINE set; unset it or drop --push_to_hub.")
+    repo_id = out_args.hub_model_id or Path(out_args.output_dir).resolve().name
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as err:
+        raise ValueError(f"--hub_model_id {repo_id!r} is not a valid Hub repo id: {err}") from None
+    out_args.hub_model_id = repo_id
+    if get_token() is None:
+        raise ValueError("--push_to_hub needs a Hugging Face token: set HF_TOKEN or run `hf auth login`.")
+
+
+def main(argv: list[str] | None = None) -> Path:
+    init_args, out_args = parse_args(argv)
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", datefmt="%m/%d/%Y %H:%M:%S", level=logging.INFO
+    )
+    scheme = validate(init_args, out_args)
+    logger.info("Scheme %r, source %r, seed %d", scheme.name, init_args.source, init_args.seed)
+
+    # Statistics once: they feed the model, the card and the copy saved next to the model.
+    statistics = load_statistics(init_args.source, revision=init_args.revision) if init_args.source else None
+    model = from_statistics(statistics, scheme=scheme, config=init_args.config_name, seed=init_args.seed)
+    tokenizer = _source_tokenizer(init_args.source, init_args.revision)
+
+    out = Path(out_args.output_dir)
+    _write_atomically(
+        out,
+        out_args.overwrite_output_dir,
+        lambda tmp: _save(tmp, model, tokenizer, statistics, scheme, init_args, out_args),
+    )
+    logger.info("Saved %s", out)
+
+    if out_args.push_to_hub:
+        _push(out, out_args, scheme, init_args)
+    return out
+
+
+def _source_tokenizer(source: str | None, revision: str | None):
+    """The source's tokenizer, if it has one: a statistics-initialised model reads the same ids."""
+    if not source or source.endswith((".json", ".safetensors")):
+        return None
+    path = Path(source)
+    tokenizer_files = ("tokenizer.json", "tokenizer_config.json", "spiece.model")
+    if path.is_dir() and not any((path / f).is_file() for f in tokenizer_files):
+        return None
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(source, revision=revision)
+    except (OSError, ValueError) as err:  # a Hub repo with statistics only, or offline
+        logger.info("No tokenizer saved: the source has none we can load (%s).", type(err).__name__)
+        return None
+
+
+def _write_atomically(out: Path, overwrite: bool, write) -> None:
+    """Write into a sibling temp dir, then rename it into place: a crash leaves no half-written model."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the model dir should not be
+    old = None
+    try:
+        write(tmp)
+        if out.exists():
+            if not overwrite and (not out.is_dir() or any(out.iterdir())):  # appeared while we worked
+                raise ValueError(f"Output directory {out} appeared during the run; not replacing it.")
+            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-")) / out.name
+            os.replace(out, old)
+        os.replace(tmp, out)
+    except BaseException:
+        if old is not None and old.exists() and not out.exists():
+            os.replace(old, out)  # put the previous model back
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old.parent, ignore_errors=True)
+
+
+def _save(tmp: Path, model, tokenizer, statistics, scheme, init_args, out_args) -> None:
+    model.save_pretrained(tmp, safe_serialization=True)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(tmp)
+    if statistics is not None:
+        statistics.save(tmp / SOURCE_STATISTICS_FILENAME)
+    (tmp / "README.md").write_text(model_card(model, statistics, scheme, init_args, out_args))
+
+
+def model_card(model, statistics: ParameterStatistics | None, scheme: Scheme, init_args, out_args) -> str:
+    """The README.md: provenance, how to reproduce, the statistics table, the citation."""
+    source = (statistics.source if statistics else None) or init_args.source
+    read_from = init_args.source if init_args.source and init_args.source != source else None
+    rows = statistics_table(model, statistics, scheme)
+    c = model.config
+    variant = "v1.1 (gated MLP)" if c.is_gated_act else "v1.0"
+    scheme_line = scheme.name + (f" (`{scheme.init_id}`)" if scheme.init_id else f", value {scheme.value:g}")
+    flags = [f"--scheme {scheme.name!r}", f"--seed {init_args.seed}", f"--output_dir {out_args.output_dir}"]
+    if init_args.source:
+        flags.insert(0, f"--source {init_args.source}")
+    if scheme.sampling == "constant":
+        flags.insert(1, f"--value {scheme.value:g}")
+    if init_args.config_name:
+        flags.append(f"--config_name {init_args.config_name}")
+    name = out_args.hub_model_id or Path(out_args.output_dir).name
+    call = [repr(init_args.source), f"scheme={scheme.name!r}"]
+    if scheme.sampling == "constant":
+        call.append(f"value={scheme.value:g}")
+    if init_args.config_name:
+        call.append(f"config={init_args.config_name!r}")
+    call.append(f"seed={init_args.seed}")
+    return f"""---
+library_name: transformers
+pipeline_tag: text2text-generation
+tags:
+- t5
+- hf-synpre
+- synthetic-pretraining
+- parameter-statistics-init
+---
+
+# {name}
+
+A **freshly initialised, untrained** T5 ({variant}; d_model {c.d_model}, {c.num_layers}+{c.num_decoder_layers} layers,
+d_ff {c.d_ff}, {c.num_heads} heads), made by `hf_synpre` following [{PAPER}]({PAPER_URL}), Tables 2 and 3.
+Start fine-tuning from it the way you would from a pre-trained checkpoint.
+
+| | |
+|---|---|
+| source model | {source or "none (no statistics used)"} |
+{f"| statistics read from | {read_from} |" + chr(10) if read_from else ""}| source revision | {(statistics.revision if statistics else None) or "-"} |
+| scheme | {scheme_line} |
+| what the scheme does | {scheme.description} |
+| seed | {init_args.seed} |
+
+Every tensor outside the scheme's groups, the token embedding included, has the t5x default ("Random Init")
+initialisation. {"The source statistics are in `" + SOURCE_STATISTICS_FILENAME + "`." if statistics else ""}
+
+## Reproduce
+
+```bash
+python recipes/from_statistics.py {" ".join(flags)}
+```
+
+```python
+from hf_synpre.statistics import from_statistics
+model = from_statistics({", ".join(call)})
+```
+
+## Statistics
+
+Pooled over each group of the scheme: the source's statistics and those of this model.
+
+{to_markdown(rows)}
+
+## Citation
+
+```bibtex
+{CITATION}
+```
+"""
+
+
+def _push(out: Path, out_args: OutputArguments, scheme: Scheme, init_args: InitArguments) -> None:
+    from huggingface_hub import HfApi
+
+    # HfApi reads HF_TOKEN (or the stored login) itself; the token is never handled or printed here.
+    api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None)
+    repo = api.create_repo(out_args.hub_model_id, private=out_args.hub_private_repo, exist_ok=True)
+    commit = api.upload_folder(
+        repo_id=repo.repo_id,
+        folder_path=out,
+        commit_message=f"from_statistics: {scheme.name}, source {init_args.source}, seed {init_args.seed}",
+    )
+    logger.info("Pushed to %s (%s)", repo, getattr(commit, "commit_url", commit))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except ValueError as err:
+        print(f"{Path(sys.argv[0]).name}: error: {err}", file=sys.stderr)
+        sys.exit(2)
