@@ -3,7 +3,8 @@
     python benchmarks/generate.py [--quick] [--output benchmarks/results/generate.json]
 
 Prints a table and writes JSON:
-  1. examples/s of every task on one core (``hf_synpre.tasks.generate``, T5-sized vocabulary: content ids
+  1. examples/s of every task on one core (``hf_synpre.tasks.generate_block``, the unit the builder and
+     the streams use; T5-sized vocabulary: content ids
      2..31999, lengths 10..220, as the paper);
   2. a straightforward per-example pure-Python Set generator written like the original
      (``random`` + ``np.random.multinomial`` + list building, one example at a time), in the same
@@ -27,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from hf_synpre import load_synthetic, protocol_for
-from hf_synpre.tasks import TASK_NAMES, generate, get_task
+from hf_synpre.tasks import BLOCK_SIZE, TASK_NAMES, generate_block
 from dataclasses import replace
 
 
@@ -91,8 +92,8 @@ def main(argv=None):
     for name in TASK_NAMES:
         slow = name in ("delete", "search", "sort", "union", "intersect", "set1_minus_set2", "set2_minus_set1")
         n = 8192 if slow else 65536
-        seed = iter(range(10**6))
-        r = rate(lambda k: generate(name, proto, k, seed=next(seed)), n, seconds)
+        blocks = iter(range(10**6))
+        r = rate(lambda k: [generate_block(name, proto, next(blocks), (10, 220), 0) for _ in range(max(k // BLOCK_SIZE, 1))], n, seconds)
         per_task[name] = round(r)
         print(f"{name:18s} {r:20,.0f}")
 

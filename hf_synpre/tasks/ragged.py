@@ -13,7 +13,7 @@ is handled with a handful of numpy passes and converts to Arrow without a copy.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence, Union
 
 import numpy as np
@@ -142,8 +142,12 @@ def concat_rows(parts: Sequence[Part], n_rows: int) -> Ragged:
 
 @dataclass
 class Examples:
+    """``inputs`` / ``targets`` id rows, plus optional extra per-row ``columns`` (e.g. the text of the
+    nonsense-summarisation documents), each a numpy array with one entry per row."""
+
     inputs: Ragged
     targets: Ragged
+    columns: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.inputs)
@@ -151,10 +155,19 @@ class Examples:
     @staticmethod
     def concatenate(parts) -> "Examples":
         parts = list(parts)
-        return Examples(Ragged.concatenate([p.inputs for p in parts]), Ragged.concatenate([p.targets for p in parts]))
+        names = list(parts[0].columns) if parts else []
+        return Examples(
+            Ragged.concatenate([p.inputs for p in parts]),
+            Ragged.concatenate([p.targets for p in parts]),
+            {c: np.concatenate([p.columns[c] for p in parts]) for c in names},
+        )
 
     def slice(self, start: int, stop: int) -> "Examples":
-        return Examples(self.inputs.slice(start, stop), self.targets.slice(start, stop))
+        return Examples(
+            self.inputs.slice(start, stop), self.targets.slice(start, stop),
+            {c: v[start:stop] for c, v in self.columns.items()},
+        )
 
     def take(self, rows) -> "Examples":
-        return Examples(self.inputs.take(rows), self.targets.take(rows))
+        rows = np.asarray(rows, dtype=np.int64)
+        return Examples(self.inputs.take(rows), self.targets.take(rows), {c: v[rows] for c, v in self.columns.items()})

@@ -28,6 +28,7 @@ __all__ = [
     "distinct_rows",
     "row_index",
     "row_counts",
+    "uniform_u32",
 ]
 
 
@@ -76,6 +77,12 @@ def positive_partition(rng: np.random.Generator, totals: np.ndarray, parts: np.n
     return Ragged(sizes.astype(INT), np.concatenate([[0], np.cumsum(parts)]).astype(np.int64))
 
 
+def uniform_u32(rng: np.random.Generator, size: int) -> np.ndarray:
+    """``size`` uniform 32-bit words (two per 64-bit output of the generator: half the cost of floats)."""
+    raw = rng.bit_generator.random_raw((size + 1) // 2)
+    return raw.view(np.uint32)[:size]
+
+
 def uniform_subset_mask(rng: np.random.Generator, lengths: np.ndarray, allow_empty: bool) -> np.ndarray:
     """Flat bool mask over rows of ``lengths``: k ~ U{0..n} (or U{1..n}) marked positions, uniformly placed.
 
@@ -83,19 +90,22 @@ def uniform_subset_mask(rng: np.random.Generator, lengths: np.ndarray, allow_emp
     P(S) = B(k+1, n-k+1) = 1 / ((n+1) C(n,k)): the size is uniform on {0..n} and, given the size, the
     positions are a uniform subset. Rows that must not be empty are redrawn (probability 1/(n+1)).
     This is the shuffle of ``_generate_deduplicate_data`` / ``generate_count_data`` without a shuffle.
-    (float32 uniforms: the marking probability is off by < 2**-24, invisible in any sample.)
+    (A mark is a 32-bit word below floor(theta * 2**32): its probability is theta to within 2**-32.)
     """
     lengths = np.asarray(lengths, np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
-    theta = rng.random(len(lengths), dtype=np.float32)
-    mask = rng.random(int(offsets[-1]), dtype=np.float32) < np.repeat(theta, lengths)
+
+    def marks(rows_lengths):
+        theta = (rng.random(len(rows_lengths)) * 2.0**32).astype(np.uint32)
+        return uniform_u32(rng, int(rows_lengths.sum())) < np.repeat(theta, rows_lengths)
+
+    mask = marks(lengths)
     if allow_empty:
         return mask
     redo = np.flatnonzero(row_counts(mask, offsets) == 0)
     while len(redo):
         idx = row_index(offsets, redo)
-        theta[redo] = rng.random(len(redo), dtype=np.float32)
-        sub = rng.random(len(idx), dtype=np.float32) < np.repeat(theta[redo], lengths[redo])
+        sub = marks(lengths[redo])
         mask[idx] = sub
         sub_off = np.concatenate([[0], np.cumsum(lengths[redo])])
         redo = redo[row_counts(sub, sub_off) == 0]
@@ -104,7 +114,13 @@ def uniform_subset_mask(rng: np.random.Generator, lengths: np.ndarray, allow_emp
 
 def row_counts(mask: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """Number of True entries of ``mask`` in every row."""
-    return np.diff(np.searchsorted(np.flatnonzero(mask), offsets))
+    if len(offsets) < 2:
+        return np.zeros(0, dtype=np.int64)
+    if offsets[-1] == offsets[0]:
+        return np.zeros(len(offsets) - 1, dtype=np.int64)
+    counts = np.add.reduceat(mask, offsets[:-1], dtype=np.int64)
+    counts[offsets[:-1] == offsets[1:]] = 0  # reduceat gives mask[start] for an empty row
+    return counts
 
 
 def first_occurrence_mask(r: Ragged) -> np.ndarray:

@@ -30,6 +30,7 @@ from .sampling import (
     tokens,
     uniform_below,
     uniform_subset_mask,
+    uniform_u32,
 )
 
 __all__ = ["Task", "SimpleTask", "SIMPLE_TASKS"]
@@ -285,34 +286,52 @@ def _sample_set(rng, n, lo, hi, p):
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     in_s = uniform_subset_mask(rng, lengths, allow_empty=False)
     s_pos = np.flatnonzero(in_s)
-    k_bounds = np.searchsorted(s_pos, offsets)
-    k = np.diff(k_bounds)
+    k = np.add.reduceat(in_s, offsets[:-1], dtype=np.int64)
+    k_start = np.cumsum(k) - k
+    part_tok = tokens(rng, p, len(s_pos))
     x = np.empty(int(offsets[-1]), dtype=INT)
-    x[s_pos] = tokens(rng, p, len(s_pos))
+    x[s_pos] = part_tok
     other = np.flatnonzero(~in_s)
     n_other = lengths - k
-    u = rng.random(len(other))
-    u *= np.repeat(k.astype(np.float64), n_other)
-    u += np.repeat(k_bounds[:-1].astype(np.float64), n_other)
-    part = u.astype(np.int64)  # k_start + U{0..k-1}: a uniformly chosen part of the same row
-    x[other] = x[s_pos[part]]
+    # k_start + U{0..k-1}: a uniformly chosen part of the same row, as the high word of u32 * k
+    # (deviation from uniform <= k / 2**32 per value)
+    part = uniform_u32(rng, len(other)).astype(np.uint64)
+    part *= np.repeat(k.astype(np.uint64), n_other)
+    part >>= np.uint64(32)
+    part = part.astype(np.int64) + np.repeat(k_start, n_other)
+    x[other] = part_tok[part]
     # first occurrence of every part: its S position, unless a copy of it comes earlier
     first = s_pos.copy()
     np.minimum.at(first, part, other)
+    out_lengths = k.copy()
+    # two parts of a row may have drawn the same token (sampling is with replacement): only the
+    # earlier first occurrence of that token counts
+    span = int(p.sampling_ids[-1]) + 1
+    idx_bits = max(int(len(s_pos)).bit_length(), 1)
+    key = np.repeat(np.arange(n, dtype=np.int64) * span, k) + part_tok
+    key <<= idx_bits
+    key |= np.arange(len(s_pos), dtype=np.int64)  # low bits: the part, so one sort finds the clashes
+    key.sort()
+    rt = key >> idx_bits  # (row, token)
+    same = rt[1:] == rt[:-1]
+    if same.any():
+        in_clash = np.zeros(len(key), dtype=bool)
+        in_clash[1:] |= same
+        in_clash[:-1] |= same
+        cp = key[in_clash] & ((1 << idx_bits) - 1)
+        ck = rt[in_clash]
+        order = np.lexsort((first[cp], ck))
+        cp, ck = cp[order], ck[order]
+        later = np.zeros(len(cp), dtype=bool)
+        later[1:] = ck[1:] == ck[:-1]  # not the earliest first occurrence of its (row, token)
+        dropped = cp[later]
+        out_lengths -= np.bincount(ck[later] // span, minlength=n)
+    else:
+        dropped = None
     is_first = np.zeros(len(x), dtype=bool)
     is_first[first] = True
-    # two parts may have drawn the same token (sampling is with replacement): those rows are
-    # recomputed exactly on token values
-    span = int(p.sampling_ids[-1]) + 1
-    dtype = np.int32 if n * span < 2**31 else np.int64
-    key = np.repeat(np.arange(n, dtype=dtype) * span, k) + x[s_pos]
-    key.sort()
-    clash = np.unique(key[1:][key[1:] == key[:-1]] // span)
-    if len(clash):
-        idx = row_index(offsets, clash)
-        sub = Ragged.from_lengths(x[idx], lengths[clash])
-        is_first[idx] = first_occurrence_mask(sub)
-    out_lengths = row_counts(is_first, offsets)
+    if dropped is not None:
+        is_first[first[dropped]] = False  # positions belong to one part each
     return (Ragged(x, offsets),), Ragged.from_lengths(x[is_first], out_lengths)
 
 
