@@ -155,3 +155,20 @@ def test_aliases_accepted():
 def test_number_table_must_cover_range(t5_protocol):
     with pytest.raises(ValueError, match="number table"):
         generate("length", t5_protocol, 5, length_range=(10, 2000))
+
+
+@pytest.mark.parametrize("name", ["delete", "search"])
+def test_negative_examples_obey_the_original_text_rule(name, default_protocol):
+    """Every example either contains its query (the positive sampler) or, as the original's negative
+    sampler demands, the query's text ``str(q)[1:-1]`` does not occur in ``str(seq)``."""
+    task = get_task(name)
+    proto = default_protocol.restrict(12)
+    ex = generate(name, proto, 1500, length_range=(2, 30), seed=3)
+    n_text_only = 0
+    for inp in ex.inputs.to_lists():
+        seq, query = unframe(task, proto, inp)
+        contains = any(seq[i : i + len(query)] == query for i in range(len(seq) - len(query) + 1))
+        text = str(query)[1:-1] in str(seq)
+        assert contains or not text
+        n_text_only += text and not contains
+    assert n_text_only == 0

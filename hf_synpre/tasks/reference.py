@@ -82,7 +82,48 @@ def _set_op(rnd, lo, hi, ids, p):
     return rnd.choices(pool, k=n1), rnd.choices(pool, k=total - n1)
 
 
+def _at_least_one(rnd, hi, ids, proportion=0.5):
+    max_total = hi - 1
+    max_q = int(max_total / (1 + 1 / proportion))
+    q_len = rnd.randint(1, max_q)
+    s_len = rnd.randint(int(q_len / proportion), max_total - q_len)
+    query = rnd.choices(ids, k=q_len)
+    occ = rnd.randint(1, s_len // q_len)
+    chunks = [0] * (occ + 1)
+    for _ in range(s_len - occ * q_len):
+        chunks[rnd.randrange(occ + 1)] += 1
+    seq = []
+    for i, c in enumerate(chunks):
+        seq += rnd.choices(ids, k=c)
+        if i < occ:
+            seq += query
+    return seq, query
+
+
+def _no_query(rnd, lo, hi, ids):
+    if rnd.random() < 0.01:
+        q_len = rnd.randint(lo + 1, hi)
+        s_len = rnd.randint(0, q_len - 1)
+        return rnd.choices(ids, k=s_len), rnd.choices(ids, k=q_len)
+    s_len = rnd.randint(lo, hi)
+    q_len = rnd.randint(lo, s_len)
+    while True:
+        query, seq = rnd.choices(ids, k=q_len), rnd.choices(ids, k=s_len)
+        if str(query)[1:-1] not in str(seq):
+            return seq, query
+
+
+def _delete(rnd, lo, hi, ids, p):
+    return _at_least_one(rnd, hi, ids) if rnd.random() > 0.25 else _no_query(rnd, lo, hi, ids)
+
+
+def _search(rnd, lo, hi, ids, p):
+    return _at_least_one(rnd, hi, ids) if rnd.random() > 0.5 else _no_query(rnd, lo, hi, ids)
+
+
 REFERENCE_SAMPLERS = {
+    "delete": _delete,
+    "search": _search,
     "set": _set,
     "deduplicate": _deduplicate,
     "count": _count,

@@ -457,56 +457,130 @@ def _set_op_sampler(task_name: str):
     return sample
 
 
-def _query_sampler(p_positive: float):
+def _query_sampler(p_positive: float, search: bool):
     """``generate_delete_data`` / ``generate_search_data``: with probability ``p_positive`` a sequence
     that contains the query at least once, else one that does not (string-level test, as the original)."""
 
     def sample(rng, n, lo, hi, p):
-        seqs, queries = [], []
         positive = rng.random(n) > 1.0 - p_positive  # original: uniform(0,1) > 0.25 (delete) / 0.5 (search)
-        for pos in positive:
-            s, q = _at_least_one(rng, lo, hi, p) if pos else _no_query(rng, lo, hi, p)
-            seqs.append(s)
-            queries.append(q)
-        return (Ragged.from_lists(seqs), Ragged.from_lists(queries)), None
+        pos_rows, neg_rows = np.flatnonzero(positive), np.flatnonzero(~positive)
+        s1, q1 = _at_least_one(rng, len(pos_rows), hi, p)
+        s0, q0 = _no_query(rng, len(neg_rows), lo, hi, p)
+        back = np.empty(n, dtype=np.int64)  # back to the order of the draws
+        back[np.concatenate([pos_rows, neg_rows])] = np.arange(n)
+        seq = Ragged.concatenate([s1, s0]).take(back)
+        query = Ragged.concatenate([q1, q0]).take(back)
+        at = _first_match(seq, query)
+        if search:
+            answers = Ragged.from_lists([p.yes, p.no])
+            return (seq, query), answers.take(np.where(at >= 0, 0, 1))
+        keep = np.ones(len(seq.values), dtype=bool)
+        hit = np.flatnonzero(at >= 0)
+        qlen = query.lengths
+        gone = np.repeat(seq.offsets[hit] + at[hit], qlen[hit]) + _arange_within(qlen[hit])
+        keep[gone] = False
+        out_len = seq.lengths - np.where(at >= 0, qlen, 0)
+        return (seq, query), Ragged.from_lengths(seq.values[keep], out_len)
 
     return sample
 
 
-def _at_least_one(rng, lo, hi, p, proportion=0.5):
+def _arange_within(lengths: np.ndarray) -> np.ndarray:
+    """0..L-1 for every L in ``lengths``, concatenated."""
+    total = int(lengths.sum())
+    return np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+
+
+def _first_match(seq: Ragged, query: Ragged) -> np.ndarray:
+    """Per row: index of the first contiguous occurrence of the (non-empty) query in seq, or -1."""
+    n = len(seq)
+    s_len, q_len = seq.lengths, query.lengths
+    rows = row_ids(s_len)
+    pos = positions_in_row(seq.offsets)
+    q_first = query.values[query.offsets[:-1]]
+    cand = np.flatnonzero((seq.values == q_first[rows]) & (pos + q_len[rows] <= s_len[rows]))
+    out = np.full(n, -1, dtype=np.int64)
+    if len(cand) == 0:
+        return out
+    cr = rows[cand]
+    lens = q_len[cr]
+    within = _arange_within(lens)
+    eq = seq.values[np.repeat(cand, lens) + within] == query.values[np.repeat(query.offsets[:-1][cr], lens) + within]
+    full = np.logical_and.reduceat(eq, np.cumsum(lens) - lens)
+    hit_rows, first_idx = np.unique(cr[full], return_index=True)
+    out[hit_rows] = pos[cand[full][first_idx]]
+    return out
+
+
+def _at_least_one(rng, m: int, hi: int, p, proportion: float = 0.5):
+    """``generate_at_least_one_query_in_seq_data``: q ~ U{1..max_q}, s ~ U{q/proportion..hi-1-q}, the query
+    placed c ~ U{1..s//q} times between c+1 chunks of random tokens (multinomial sizes, zeros allowed)."""
     max_total = hi - 1
     max_q = int(max_total / (1 + 1 / proportion))
-    q_len = int(rng.integers(1, max_q + 1))
-    s_len = int(rng.integers(int(q_len / proportion), max_total - q_len + 1))
-    query = tokens(rng, p, q_len)
-    m = int(rng.integers(1, s_len // q_len + 1))
-    free = s_len - m * q_len
-    chunk = rng.multinomial(free, np.full(m + 1, 1.0 / (m + 1)))
-    filler = tokens(rng, p, free)
-    pieces, at = [], 0
-    for i, c in enumerate(chunk):
-        pieces.append(filler[at : at + c])
-        at += c
-        if i < m:
-            pieces.append(query)
-    return np.concatenate(pieces), query
+    q_len = rng.integers(1, max_q + 1, m)
+    s_len = rng.integers((q_len / proportion).astype(np.int64), max_total - q_len + 1)
+    query = Ragged.from_lengths(tokens(rng, p, int(q_len.sum())), q_len)
+    occ = rng.integers(1, s_len // q_len + 1)
+    free = s_len - occ * q_len
+    n_chunks = occ + 1
+    chunk_start = np.cumsum(n_chunks) - n_chunks
+    owner = np.repeat(np.arange(m), free)
+    chunk_sizes = np.bincount(chunk_start[owner] + uniform_below(rng, n_chunks[owner]), minlength=int(n_chunks.sum()))
+    # segments per row: chunk0, query, chunk1, query, ..., chunk_occ
+    n_seg = 2 * occ + 1
+    seg_row = np.repeat(np.arange(m), n_seg)
+    seg_k = _arange_within(n_seg)
+    is_q = seg_k % 2 == 1
+    seg_len = np.where(is_q, q_len[seg_row], 0)
+    seg_len[~is_q] = chunk_sizes
+    values = np.empty(int(s_len.sum()), dtype=INT)
+    pos_q = np.repeat(is_q, seg_len)
+    values[~pos_q] = tokens(rng, p, int((~pos_q).sum()))
+    q_seg = np.flatnonzero(is_q)
+    ql = seg_len[q_seg]
+    values[pos_q] = query.values[np.repeat(query.offsets[:-1][seg_row[q_seg]], ql) + _arange_within(ql)]
+    return Ragged.from_lengths(values, s_len), query
 
 
 _MAX_REDRAWS = 10_000
 
 
-def _no_query(rng, lo, hi, p):
-    if rng.random() < 0.01:
-        q_len = int(rng.integers(lo + 1, hi + 1))
-        s_len = int(rng.integers(0, q_len))
-        return tokens(rng, p, s_len), tokens(rng, p, q_len)
-    s_len = int(rng.integers(lo, hi + 1))
-    q_len = int(rng.integers(lo, s_len + 1))
+def _str_contains(query: list, seq: list) -> bool:
+    # the original's test: str(query)[1:-1] in str(seq) -- stricter than token containment
+    return ", ".join(map(str, query)) in ", ".join(map(str, seq))
+
+
+def _no_query(rng, m: int, lo: int, hi: int, p):
+    """``generate_no_query_in_seq_data``: 1 % a query longer than the sequence; otherwise s ~ U{lo..hi},
+    q ~ U{lo..s}, tokens redrawn while the query's text occurs in the sequence's text."""
+    rare = rng.random(m) < 0.01
+    q_len = np.where(rare, rng.integers(lo + 1, hi + 1, m), 0)
+    s_len = np.where(rare, rng.integers(0, np.maximum(q_len, 1)), rng.integers(lo, hi + 1, m))
+    q_len = np.where(rare, q_len, rng.integers(lo, np.maximum(s_len, lo) + 1))
+    seq = Ragged.from_lengths(tokens(rng, p, int(s_len.sum())), s_len)
+    query = Ragged.from_lengths(tokens(rng, p, int(q_len.sum())), q_len)
+    check = np.flatnonzero(~rare)
     for _ in range(_MAX_REDRAWS):
-        query = tokens(rng, p, q_len)
-        seq = tokens(rng, p, s_len)
-        if ", ".join(map(str, query.tolist())) not in ", ".join(map(str, seq.tolist())):
+        if len(check) == 0:
             return seq, query
+        # a text match needs q[1] as a whole token of seq when q has >= 3 tokens: test only those rows
+        ql, sl = q_len[check], s_len[check]
+        q1 = query.values[query.offsets[:-1][check] + np.minimum(1, ql - 1)]
+        sub = seq.take(check)
+        has_q1 = np.zeros(len(check), dtype=bool)
+        nz = sl > 0
+        if nz.any():
+            eq = sub.values == np.repeat(q1, sl)
+            has_q1[nz] = np.logical_or.reduceat(eq, sub.offsets[:-1][nz])
+        maybe = check[(ql <= 2) | has_q1]
+        bad = np.array([r for r in maybe.tolist() if _str_contains(query.row(r).tolist(), seq.row(r).tolist())], dtype=np.int64)
+        if len(bad) == 0:
+            return seq, query
+        idx = row_index(seq.offsets, bad)
+        seq.values[idx] = tokens(rng, p, len(idx))
+        qidx = row_index(query.offsets, bad)
+        query.values[qidx] = tokens(rng, p, len(qidx))
+        check = bad
     raise ValueError(
         f"could not draw a sequence that does not contain its query in {_MAX_REDRAWS} tries: the content "
         f"vocabulary ({len(p.sampling_ids)} ids) is too small for lengths {lo}..{hi}"
@@ -530,8 +604,8 @@ SIMPLE_TASKS = {
         _task("longest_word", "longest_word", True, _sample_longest_word, "the first longest word", 1, 2),
         _task("set", "set", True, _sample_set, "the distinct tokens in order of first occurrence"),
         _task("count", "count", False, _sample_count, "how often the query token occurs", 3, 3),
-        _task("delete", "delete", False, _query_sampler(0.75), "delete the first occurrence of the query", 1, 4),
-        _task("search", "search", False, _query_sampler(0.5), "yes if the query occurs, else no", 1, 4),
+        _task("delete", "delete", False, _query_sampler(0.75, search=False), "delete the first occurrence of the query", 1, 4),
+        _task("search", "search", False, _query_sampler(0.5, search=True), "yes if the query occurs, else no", 1, 4),
         _task("sort", "sort", False, _sample_sort, "sort by the order of tokens in the second argument", 2, 3),
         _task("replace", "replace", False, _sample_replace, "replace every key token by the value token", 4, 4),
         _task("union", "union", False, _set_op_sampler("union"), "set(a) | set(b)", 3, 3),
