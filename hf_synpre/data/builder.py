@@ -30,7 +30,6 @@ import pyarrow as pa
 import datasets
 
 from ..tasks import BLOCK_SIZE, TASK_NAMES, Examples, Ragged, TokenProtocol, generate_block, get_task
-from ..tasks.ragged import positions_in_row
 from ..tokenizer import DEFAULT_TOKENIZER, protocol_for
 
 __all__ = ["SyntheticTaskConfig", "SyntheticTasks", "load_synthetic", "dedup_plan", "PAPER_NUM_TRAIN", "PAPER_NUM_VALIDATION"]
@@ -129,22 +128,50 @@ def _check_enough_distinct(config: SyntheticTaskConfig, proto: TokenProtocol) ->
 _P1, _P2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F)
 
 
+_POWERS: dict = {}
+
+
+def _powers(base: np.uint64, n: int):
+    """base**j and base**-j (mod 2**64) for j < n, cached: every hash pass reuses them."""
+    have = _POWERS.get(int(base))
+    if have is None or len(have[0]) < n:
+        n = max(n, 1 << 21)
+        with np.errstate(over="ignore"):
+            fwd = np.empty(n, dtype=np.uint64)
+            fwd[0] = 1
+            fwd[1:] = base
+            np.multiply.accumulate(fwd, out=fwd)
+            inv_base = np.uint64(pow(int(base), -1, 2**64))  # odd base: invertible mod 2**64
+            bwd = np.empty(n, dtype=np.uint64)
+            bwd[0] = 1
+            bwd[1:] = inv_base
+            np.multiply.accumulate(bwd, out=bwd)
+        have = _POWERS[int(base)] = (fwd, bwd)
+    return have
+
+
 def input_hashes(inputs: Ragged) -> np.ndarray:
     """Two independent 64-bit polynomial hashes of every row plus its length, as an (n, 3) uint64 array.
 
-    Rows with equal (hash1, hash2, length) are treated as the same input (a false match needs a
-    128-bit collision: about 1e-27 for a million rows).
+    Row r's hash is sum_j v_j * B**(j - start_r) over its flat positions j: the flat powers B**j are
+    contiguous (one multiply pass) and the shift to the row start is one per-row multiply by B**-start_r.
+    Rows with equal (hash1, hash2, length) are treated as the same input (a false match needs a 128-bit
+    collision: about 1e-27 for a million rows).
     """
-    pos = positions_in_row(inputs.offsets)
-    width = int(pos.max()) + 1 if len(pos) else 1
-    v = inputs.values.astype(np.uint64) + np.uint64(1)
-    out = np.empty((len(inputs), 3), dtype=np.uint64)
+    n_vals = len(inputs.values)
+    out = np.zeros((len(inputs), 3), dtype=np.uint64)
+    out[:, 2] = inputs.lengths.astype(np.uint64)
+    if n_vals == 0:
+        return out
+    v = inputs.values.astype(np.uint64)
+    v += np.uint64(1)  # so that a 0 id still counts
     starts = inputs.offsets[:-1]
+    nonempty = inputs.offsets[1:] > starts
     with np.errstate(over="ignore"):
         for j, base in enumerate((_P1, _P2)):
-            powers = np.cumprod(np.full(width, base, dtype=np.uint64))
-            out[:, j] = np.add.reduceat(v * powers[pos], starts) if len(v) else 0
-    out[:, 2] = inputs.lengths.astype(np.uint64)
+            fwd, bwd = _powers(base, n_vals)
+            sums = np.add.reduceat(v * fwd[:n_vals], np.minimum(starts, n_vals - 1))
+            out[:, j] = np.where(nonempty, sums * bwd[starts.clip(max=n_vals - 1)], 0)
     return out
 
 
