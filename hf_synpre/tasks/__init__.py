@@ -7,6 +7,9 @@ Public API:
     generate(task, protocol, n, length_range, seed, start) -> Examples
     generate_block(task, protocol, block, length_range, seed) -> Examples
     Examples, Ragged, BLOCK_SIZE
+    PRIOR_TASKS                              -- LIME (lime, lime_deduct/induct/abduct), nonsense_summary,
+                                                nesting_language (registered, so get_task/generate take them)
+    SpanCorruption, span_corruption          -- T5 span corruption for corpus tasks
 """
 
 from .protocol import DEFAULT_MAX_NUMBER, SENTINEL, TokenProtocol
@@ -25,6 +28,17 @@ from .registry import (
     get_task,
 )
 from .simple import SIMPLE_TASKS, SimpleTask, Task
+
+# the paper's three prior synthetic methods (issue 3): LIME, nonsense summarisation, nesting language
+from .lime import LIME_TASKS, LimeTask, parse_lime
+from .nesting import NESTING_TASKS, NestingLanguage
+from .nonsense import NONSENSE_TASKS, NonsenseSummary
+from .span_corruption import SpanCorruption, span_corruption
+
+PRIOR_TASKS = {**LIME_TASKS, **NONSENSE_TASKS, **NESTING_TASKS}
+for _t in PRIOR_TASKS.values():
+    if _t.name not in TASKS:
+        register_task(_t)
 
 __all__ = [
     "TASK_NAMES",
@@ -46,4 +60,14 @@ __all__ = [
     "generate",
     "generate_block",
     "get_task",
+    "PRIOR_TASKS",
+    "LIME_TASKS",
+    "LimeTask",
+    "parse_lime",
+    "NESTING_TASKS",
+    "NestingLanguage",
+    "NONSENSE_TASKS",
+    "NonsenseSummary",
+    "SpanCorruption",
+    "span_corruption",
 ]

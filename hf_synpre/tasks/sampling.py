@@ -151,7 +151,7 @@ def shuffle_rows(rng: np.random.Generator, r: Ragged) -> Ragged:
     width = int(r.lengths.max())
     pad = -1
     dense = np.full((n, width), pad, dtype=INT)
-    dense[row_ids(r.lengths), positions_in_row(r.offsets)] = r.values
+    dense[np.arange(width) < r.lengths[:, None]] = r.values  # row-major fill of each row's prefix
     dense = rng.permuted(dense, axis=1)
     return Ragged(dense[dense != pad], r.offsets.copy())
 

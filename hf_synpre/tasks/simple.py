@@ -424,13 +424,13 @@ def _sample_sort(rng, n, lo, hi, p):
     group_id = np.cumsum(np.concatenate([[0], group_end[:-1]]))  # group of each sorted element
     last_idx = np.empty(len(sk), dtype=np.int64)
     last_idx[srt] = last_of_group[group_id]
-    rank = last_idx - order.offsets[:-1][order_rows]
     seq_src = Ragged.from_lengths(np.repeat(src, sizes.values).astype(INT), s)
     seq_src = shuffle_rows(rng, seq_src)
     seq = Ragged(order.values[seq_src.values], seq_src.offsets)
-    seq_rows = row_ids(s)
-    perm = np.lexsort((rank[seq_src.values], seq_rows))
-    return (seq, order), Ragged(seq.values[perm], seq.offsets.copy())
+    # the stable sort by rank puts, for every rank in increasing order, all copies of the one token that
+    # has this rank: count the copies per (row, rank) and repeat the ranked tokens
+    copies = np.bincount(last_idx[seq_src.values], minlength=len(order.values))
+    return (seq, order), Ragged.from_lengths(np.repeat(order.values, copies), s)
 
 
 def _set_op_sampler(task_name: str):
