@@ -13,6 +13,7 @@ is handled with a handful of numpy passes and converts to Arrow without a copy.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Sequence, Union
 
@@ -38,8 +39,8 @@ class Ragged:
 
     @classmethod
     def from_lists(cls, rows: Sequence[Sequence[int]]) -> "Ragged":
-        lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
-        values = np.fromiter((t for r in rows for t in r), dtype=INT, count=int(lengths.sum()))
+        lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+        values = np.fromiter(itertools.chain.from_iterable(rows), dtype=INT, count=int(lengths.sum()))
         return cls.from_lengths(values, lengths)
 
     @property
