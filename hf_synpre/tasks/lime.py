@@ -33,6 +33,7 @@ with the shipped vocabulary 4000..4006. There is no task-name prefix.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 from typing import Optional, Tuple
 
 import numpy as np
@@ -199,11 +200,14 @@ def _set_order(values: np.ndarray, offsets: np.ndarray) -> list:
 def _distinct_symbols(rng, p: TokenProtocol, n: int) -> np.ndarray:
     """(n, 68) symbols, every row a uniformly random ordered sample without replacement (``random.sample``).
 
-    Large vocabularies: i.i.d. rows conditioned on having no repeat (whole-row redraws) are exactly
+    Tiny vocabularies take a row-wise random permutation. Large vocabularies: i.i.d. rows conditioned on having no repeat (whole-row redraws) are exactly
     uniform ordered samples, and a dense per-row sort is the cheapest repeat test. Small vocabularies,
     where most rows would repeat, use the general redraw-the-duplicates sampler.
     """
     v = len(p.sampling_ids)
+    if v < 300:  # near the minimum of 68: the first 68 of a uniformly random permutation per row
+        keys = rng.random((n, v), dtype=np.float32)
+        return np.asarray(p.sampling_ids)[np.argsort(keys, axis=1)[:, :NUM_SYMBOLS]]  # key order: random order
     if v < 2000:  # P(no repeat) = exp(-68*67/2v) would fall under 0.3
         return distinct_rows(rng, p, np.full(n, NUM_SYMBOLS)).values.reshape(n, NUM_SYMBOLS)
     out = tokens(rng, p, (n, NUM_SYMBOLS))
@@ -230,8 +234,8 @@ def _draw_lime(rng, n: int, mode: np.ndarray, p: TokenProtocol):
     var_tok = symbols[v_rows, (rng.random(len(v_rows)) * num_chars[v_rows]).astype(np.int64)]
     v_off = np.concatenate([[0], np.cumsum(nv)])
     order = _set_order(var_tok, v_off)
-    k = np.fromiter((len(o) for o in order), dtype=np.int64, count=n)  # used variables
-    used = np.fromiter((t for o in order for t in o), dtype=INT, count=int(k.sum()))
+    k = np.fromiter(map(len, order), dtype=np.int64, count=n)  # used variables
+    used = np.fromiter(chain.from_iterable(order), dtype=INT, count=int(k.sum()))
     u_off = np.concatenate([[0], np.cumsum(k)])
     # position of every pattern variable in the used order (<= 5 candidates per row)
     dense_used = np.full((n, 5), -1, dtype=np.int64)
@@ -271,39 +275,33 @@ def _draw_lime(rng, n: int, mode: np.ndarray, p: TokenProtocol):
     # substitution string without commas: A : [ s... ] B : [ ... ]
     per_var = concat_rows([Ragged(used, np.arange(len(used) + 1, dtype=np.int64)), (colon, lb), subs, (rb,)], len(used))
     sub_str = Ragged.from_lengths(per_var.values, np.bincount(u_rows, weights=per_var.lengths, minlength=n).astype(np.int64))
-    sub_count = sub_str.lengths + (k - 1)  # the original counts its k - 1 commas
 
-    header = concat_rows(
-        [(up,), Ragged(used, u_off), (low,), Ragged(symbols[:, NUM_UPPER : NUM_UPPER + NUM_LOWER].ravel().copy(), np.arange(0, NUM_LOWER * n + 1, NUM_LOWER, dtype=np.int64)),
-         (mth,), Ragged(symbols[:, NUM_UPPER + NUM_LOWER :].ravel().copy(), np.arange(0, NUM_MATH * n + 1, NUM_MATH, dtype=np.int64)), (sep,)],
-        n,
-    )
+    # header after the variables, the same width in every row: <LOWER> 24 lowers <MATH> 20 maths <sep>
+    fixed = np.empty((n, NUM_LOWER + NUM_MATH + 3), dtype=INT)
+    fixed[:, 0], fixed[:, NUM_LOWER + 1], fixed[:, -1] = low, mth, sep
+    fixed[:, 1 : NUM_LOWER + 1] = symbols[:, NUM_UPPER : NUM_UPPER + NUM_LOWER]
+    fixed[:, NUM_LOWER + 2 : -1] = symbols[:, NUM_UPPER + NUM_LOWER :]
+    fixed = Ragged(fixed.ravel(), np.arange(0, fixed.size + 1, fixed.shape[1], dtype=np.int64))
 
-    parts, in_len, out_len = [], np.zeros(n, np.int64), np.zeros(n, np.int64)
-    idx_all = []
-    layouts = {
-        0: (pattern, sub_str, result),  # deduct
-        1: (result, sub_str, pattern),  # induct
-        2: (pattern, result, sub_str),  # abduct
-    }
-    for m_id, (a, b, c) in layouts.items():
-        rows = np.flatnonzero(mode == m_id)
-        if not len(rows):
-            continue
-        h, ar, br, cr = header.take(rows), a.take(rows), b.take(rows), c.take(rows)
-        parts.append(Examples(concat_rows([h, ar, (sep,), br], len(rows)), cr))
-        idx_all.append(rows)
-        commas_in = (k[rows] - 1) if m_id in (0, 1) else 0
-        commas_out = (k[rows] - 1) if m_id == 2 else 0
-        in_len[rows] = h.lengths + ar.lengths + 1 + br.lengths + commas_in
-        out_len[rows] = cr.lengths + commas_out
-    ex = parts[0] if len(parts) == 1 else Examples.concatenate(parts)
-    where = np.concatenate(idx_all)
-    if len(parts) > 1 or not np.array_equal(where, np.arange(n)):
-        inv = np.empty(n, dtype=np.int64)
-        inv[where] = np.arange(n)
-        ex = ex.take(inv)
-    return ex, in_len, out_len
+    # per row: first part, second part, output (deduct 0, induct 1, abduct 2)
+    first = _select([pattern, result], (mode == 1).astype(np.int64))
+    second = _select([sub_str, result], (mode == 2).astype(np.int64))
+    output = _select([result, pattern, sub_str], mode)
+    inputs = concat_rows([(up,), Ragged(used, u_off), fixed, first, (sep,), second], n)
+    commas = k - 1  # the original counts the commas between substitution entries, then deletes them
+    in_len = inputs.lengths + np.where(mode == 2, 0, commas)
+    out_len = output.lengths + np.where(mode == 2, commas, 0)
+    return Examples(inputs, output), in_len, out_len
+
+
+def _select(choices, which: np.ndarray) -> Ragged:
+    """Row i of ``choices[which[i]]``."""
+    which = np.asarray(which, np.int64)
+    first = int(which[0]) if len(which) else 0
+    if (which == first).all():
+        return choices[first]
+    n = len(which)
+    return Ragged.concatenate(choices).take(which * n + np.arange(n))
 
 
 LIME_TASKS = {

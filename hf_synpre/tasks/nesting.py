@@ -37,7 +37,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from .protocol import TokenProtocol
-from .ragged import INT, Examples, Ragged, positions_in_row, row_ids
+from .ragged import INT, Examples, Ragged, row_ids
 
 __all__ = [
     "NESTING_TASKS",

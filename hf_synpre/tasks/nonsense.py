@@ -43,7 +43,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .protocol import TokenProtocol
-from .ragged import INT, Examples, Ragged
+from .ragged import Examples, Ragged
 
 __all__ = [
     "NONSENSE_TASKS",
