@@ -29,7 +29,7 @@ import pyarrow as pa
 
 import datasets
 
-from ..tasks import BLOCK_SIZE, TASK_NAMES, Examples, Ragged, TokenProtocol, generate_block, get_task
+from ..tasks import BLOCK_SIZE, TASKS, Examples, Ragged, TokenProtocol, generate_block, get_task
 from ..tokenizer import DEFAULT_TOKENIZER, protocol_for
 
 __all__ = ["SyntheticTaskConfig", "SyntheticTasks", "load_synthetic", "dedup_plan", "PAPER_NUM_TRAIN", "PAPER_NUM_VALIDATION"]
@@ -39,6 +39,12 @@ PAPER_NUM_VALIDATION = 10_000
 _FEATURES = datasets.Features(
     {"inputs": datasets.List(datasets.Value("int32")), "targets": datasets.List(datasets.Value("int32"))}
 )
+
+
+def task_features(task) -> datasets.Features:
+    """inputs / targets ids, plus the task's text columns (nonsense_summary keeps its document and summary)."""
+    extra = getattr(get_task(task), "text_columns", ())
+    return datasets.Features({**_FEATURES, **{c: datasets.Value("string") for c in extra}})
 
 
 @dataclass
@@ -238,7 +244,11 @@ def to_arrow(ex: Examples) -> pa.Table:
     def col(r: Ragged):
         return pa.ListArray.from_arrays(pa.array(r.offsets.astype(np.int32)), pa.array(r.values, type=pa.int32()))
 
-    return pa.Table.from_arrays([col(ex.inputs), col(ex.targets)], names=["inputs", "targets"])
+    extra = list(ex.columns)
+    return pa.Table.from_arrays(
+        [col(ex.inputs), col(ex.targets)] + [pa.array(ex.columns[c].tolist(), type=pa.string()) for c in extra],
+        names=["inputs", "targets"] + extra,
+    )
 
 
 # ----------------------------------------------------------------------------- builder
@@ -246,7 +256,7 @@ class SyntheticTasks(datasets.ArrowBasedBuilder):
     """The paper's 18 simple synthetic tasks (Wu, Li, Liang, NeurIPS 2022)."""
 
     BUILDER_CONFIG_CLASS = SyntheticTaskConfig
-    BUILDER_CONFIGS = [SyntheticTaskConfig(name=t, task=t) for t in TASK_NAMES]
+    BUILDER_CONFIGS = [SyntheticTaskConfig(name=t, task=t) for t in TASKS]
     DEFAULT_CONFIG_NAME = "set"
 
     def __init__(self, *args, **kwargs):
@@ -261,7 +271,7 @@ class SyntheticTasks(datasets.ArrowBasedBuilder):
     def _info(self):
         return datasets.DatasetInfo(
             description=f"Synthetic task {self.config.task!r} from 'Insights into Pre-training via Simpler Synthetic Tasks'",
-            features=_FEATURES,
+            features=task_features(self.config.task),
             citation=CITATION,
             homepage="https://arxiv.org/abs/2206.10139",
         )
@@ -324,4 +334,10 @@ def load_synthetic(
         content_vocab_size=content_vocab_size,
     )
     builder.download_and_prepare(num_proc=num_proc)
-    return builder.as_dataset()
+    ds = builder.as_dataset()
+    if getattr(get_task(task), "corpus", False):
+        # a corpus (the nesting language) trains on T5 span corruption of its rows, applied on the fly
+        from ..tasks.span_corruption import SpanCorruption
+
+        ds.set_transform(SpanCorruption(builder.config.protocol(), seed=seed))
+    return ds
