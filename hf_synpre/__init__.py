@@ -6,7 +6,9 @@ on ``datasets``, ``transformers`` and ``accelerate``.
 Public API (imported lazily, so ``import hf_synpre`` stays cheap):
     load_synthetic(task, num_train, num_validation, ...) -> datasets.DatasetDict
     SyntheticTasks, SyntheticTaskConfig          -- the ``datasets`` builder
-    TASK_NAMES, get_task, generate, Examples     -- the pure task library (hf_synpre.tasks)
+    TASK_NAMES, TASKS, get_task, generate        -- the pure task library (hf_synpre.tasks): the 18 simple
+                                                    tasks, LIME, nonsense summaries, the nesting language
+    SpanCorruption, parse_lime                   -- T5 span corruption; LIME examples parsed back
     TokenProtocol, protocol_for                  -- the ids a vocabulary gives the tasks
     default_tokenizer, load_tokenizer            -- the shipped offline T5-style vocabulary, or any other
     build_t5, t5x_init_                          -- T5 with the paper's t5x "Random Init" (hf_synpre.modeling)
@@ -21,7 +23,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     ".data": ["SyntheticTaskConfig", "SyntheticTasks", "load_synthetic"],
-    ".tasks": ["TASK_NAMES", "Examples", "TokenProtocol", "generate", "get_task"],
+    ".tasks": ["TASK_NAMES", "TASKS", "Examples", "TokenProtocol", "generate", "get_task", "SpanCorruption", "parse_lime"],
     ".tokenizer": ["DEFAULT_TOKENIZER", "default_tokenizer", "load_tokenizer", "protocol_for"],
     ".modeling": ["build_t5", "t5x_init_"],
     ".statistics": [
