@@ -27,16 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import paper_sized_protocol, rate  # noqa: E402
+
 from hf_synpre import load_synthetic, protocol_for
 from hf_synpre.tasks import BLOCK_SIZE, TASK_NAMES, generate_block
 from dataclasses import replace
-
-
-def paper_sized_protocol():
-    """The default vocabulary's ids for prefixes/numbers, but T5's sampling range (ids 2..31999):
-    generation cost depends on the number of token types (collisions), not on which ids they are."""
-    p = protocol_for()
-    return replace(p, sampling_ids=np.arange(2, 32000, dtype=np.int32), _number_table=None)
 
 
 def per_example_set_baseline(n: int, lo: int = 10, hi: int = 220, seed: int = 0) -> list:
@@ -65,17 +61,6 @@ def per_example_set_baseline(n: int, lo: int = 10, hi: int = 220, seed: int = 0)
                 target.append(t)
         out.append((prefix + [divider] + data, target))
     return out
-
-
-def rate(fn, n: int, min_seconds: float = 1.0) -> float:
-    fn(min(n, 2000))  # warm-up
-    done, t0 = 0, time.perf_counter()
-    while True:
-        fn(n)
-        done += n
-        dt = time.perf_counter() - t0
-        if dt >= min_seconds:
-            return done / dt
 
 
 def main(argv=None):

@@ -23,18 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import paper_sized_protocol, rate  # noqa: E402
+
 from hf_synpre import default_tokenizer, protocol_for
 from hf_synpre.tasks import Ragged, generate
 from hf_synpre.tasks.nesting import sentence_length_histogram
 from hf_synpre.tasks.nonsense import generate_document
 from hf_synpre.tasks.span_corruption import SpanCorruption
-
-
-def paper_sized_protocol():
-    """T5's id layout (content 2..31999, <extra_id_0> = 32099): the cost depends on the number of ids."""
-    p = protocol_for()
-    return replace(p, sampling_ids=np.arange(2, 32000, dtype=np.int32), task_divider=32099, word_divider=32098,
-                   arg_divider=32097, empty_output=32096, vocab_size=32100, _number_table=None)
 
 
 # ----------------------------------------------------------------------------- per-example baselines
@@ -137,17 +133,6 @@ def span_corruption_per_example(rows: list, seed: int = 0) -> list:
 
 
 # ----------------------------------------------------------------------------- timing
-def rate(fn, n: int, min_seconds: float) -> float:
-    fn(min(n, 200))  # warm-up (caches, tokenizer tables)
-    done, t0 = 0, time.perf_counter()
-    while True:
-        fn(n)
-        done += n
-        dt = time.perf_counter() - t0
-        if dt >= min_seconds:
-            return done / dt
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="shorter timings")
@@ -177,8 +162,8 @@ def main(argv=None):
     results = {}
     print(f"{'generator':36s} {'vectorised ex/s':>16s} {'per-example ex/s':>17s} {'speed-up':>9s}")
     for name, fast, slow, n in cases:
-        f = rate(fast, n, seconds)
-        s = rate(slow, 2000 if "nonsense" not in name else 500, seconds)
+        f = rate(fast, n, seconds, warmup=200)
+        s = rate(slow, 2000 if "nonsense" not in name else 500, seconds, warmup=200)
         results[name] = {"vectorised": round(f), "per_example": round(s), "speedup": round(f / s, 2)}
         print(f"{name:36s} {f:16,.0f} {s:17,.0f} {f / s:8.1f}x")
 

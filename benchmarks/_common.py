@@ -1,0 +1,29 @@
+"""Shared by the benchmark scripts: timing loop and the paper-sized vocabulary."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import numpy as np
+
+
+def rate(fn, n: int, min_seconds: float = 1.0, warmup: int = 2000) -> float:
+    """Items per second of ``fn(n)``, repeated until ``min_seconds`` have passed (after one warm-up call)."""
+    fn(min(n, warmup))
+    done, t0 = 0, time.perf_counter()
+    while True:
+        fn(n)
+        done += n
+        dt = time.perf_counter() - t0
+        if dt >= min_seconds:
+            return done / dt
+
+
+def paper_sized_protocol():
+    """T5's id layout (content ids 2..31999, <extra_id_0> = 32099) with the default vocabulary's prefixes
+    and numbers: generation cost depends on the number of token types (collisions), not on their ids."""
+    from hf_synpre import protocol_for
+
+    return replace(protocol_for(), sampling_ids=np.arange(2, 32000, dtype=np.int32), task_divider=32099,
+                   word_divider=32098, arg_divider=32097, empty_output=32096, vocab_size=32100, _number_table=None)
