@@ -15,6 +15,7 @@ Public API (imported lazily, so ``import hf_synpre`` stays cheap):
     from_statistics, compute_statistics, ...     -- initialisation from parameter statistics (hf_synpre.statistics)
     load_downstream, get_downstream_task         -- the paper's six downstream tasks (hf_synpre.downstream)
     load_metric                                  -- T5's metrics as offline ``evaluate`` modules
+    publish_dataset, publish_model               -- the Hub (hf_synpre.hub)
 """
 
 import importlib
@@ -45,6 +46,7 @@ _EXPORTS = {
         "load_downstream",
     ],
     ".metrics": ["load_metric"],
+    ".hub": ["PublishError", "Published", "build_dataset_repo", "publish_dataset", "publish_model"],
 }
 _RENAMED = {"register_downstream_task": (".downstream", "register_task")}
 _WHERE = {name: (mod, name) for mod, names in _EXPORTS.items() for name in names}

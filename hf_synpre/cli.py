@@ -4,6 +4,8 @@
     synpre generate set --num-train 1000000 --output DIR [--format arrow|parquet] [--num-proc 2]
     synpre show DIR [-n 3]                           decoded examples and statistics of a saved dataset
     synpre build-tokenizer OUTPUT_DIR                retrain the shipped T5-style vocabulary
+    synpre publish-dataset set [--repo-id synpre/set] [--num-train ...]   build and push a task to the Hub
+    synpre publish-model DIR --repo-id me/name [--dataset synpre/set]     push a saved model to the Hub
 
 ``generate`` writes into ``DIR.tmp-<pid>`` and renames it to ``DIR`` only when everything is written, so
 an interrupted run never leaves a partial dataset under the final name.
@@ -205,6 +207,58 @@ def _cmd_build_tokenizer(args) -> int:
     return 0
 
 
+def _cmd_publish_dataset(args) -> int:
+    from .hub import PublishError, build_dataset_repo, publish_dataset
+
+    config = {
+        "num_train": args.num_train,
+        "num_validation": args.num_validation,
+        "num_generated": args.num_generated,
+        "length_range": args.length_range,
+        "seed": args.seed,
+        "tokenizer": args.tokenizer,
+        "content_vocab_size": args.content_vocab_size,
+    }
+    if args.local_dir:
+        out = build_dataset_repo(args.task, args.local_dir, repo_id=args.repo_id, num_proc=args.num_proc, overwrite=args.overwrite, **config)
+        print(f"Wrote the dataset repo's files to {out} (nothing pushed)")
+        return 0
+    try:
+        pub = publish_dataset(
+            args.task, args.repo_id, num_proc=args.num_proc, private=args.private, endpoint=args.endpoint, **config
+        )
+    except PublishError as e:
+        print(f"synpre: error: {e}", file=sys.stderr)
+        return 1
+    print(f"Published {pub.repo_id}: {pub.commit_url}\nLoad it with: datasets.load_dataset({pub.repo_id!r})")
+    return 0
+
+
+def _cmd_publish_model(args) -> int:
+    from .hub import PublishError, publish_model
+
+    metrics = None
+    if args.metrics:
+        metrics = json.loads(Path(args.metrics).read_text())
+    try:
+        pub = publish_model(
+            args.model_dir,
+            args.repo_id,
+            base_model=args.base_model,
+            datasets=args.dataset,
+            tags=args.tag,
+            metrics=metrics,
+            statistics_scheme=args.statistics_scheme,
+            private=args.private,
+            endpoint=args.endpoint,
+        )
+    except PublishError as e:
+        print(f"synpre: error: {e}", file=sys.stderr)
+        return 1
+    print(f"Published {pub.repo_id}: {pub.commit_url}\nLoad it with: T5ForConditionalGeneration.from_pretrained({pub.repo_id!r})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="synpre", description="Synthetic pre-training toolkit (Wu, Li, Liang 2022).")
     sub = p.add_subparsers(dest="command", required=True)
@@ -237,6 +291,36 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("output_dir")
     b.add_argument("--vocab-size", type=int, default=4000)
     b.set_defaults(func=_cmd_build_tokenizer)
+
+    hub_help = "Hub to push to (default: $HF_ENDPOINT or huggingface.co); the token comes from $HF_TOKEN or `hf auth login`"
+    pd = sub.add_parser("publish-dataset", help="generate a task and publish it as a Hub dataset repo (Parquet + card)")
+    pd.add_argument("task", help="task name, e.g. set (see `synpre tasks`)")
+    pd.add_argument("--repo-id", default=None, help="Hub dataset repo (default: synpre/<task>)")
+    pd.add_argument("--num-train", type=int, default=1_000_000)
+    pd.add_argument("--num-validation", type=int, default=10_000)
+    pd.add_argument("--num-generated", type=int, default=None, help="generated before dedup (default: +4%% of train)")
+    pd.add_argument("--length-range", type=_length_range, default=None, help="LO,HI body length (default: the task's)")
+    pd.add_argument("--seed", type=int, default=0)
+    pd.add_argument("--tokenizer", default="default", help="'default' (shipped, offline) or e.g. t5-small (the paper's ids)")
+    pd.add_argument("--content-vocab-size", type=int, default=None)
+    pd.add_argument("--num-proc", type=int, default=None)
+    pd.add_argument("--private", action="store_true", default=None, help="create the repo as private")
+    pd.add_argument("--endpoint", default=None, help=hub_help)
+    pd.add_argument("--local-dir", default=None, help="write the repo's files here instead of pushing")
+    pd.add_argument("--overwrite", action="store_true", help="with --local-dir: replace an existing folder")
+    pd.set_defaults(func=_cmd_publish_dataset)
+
+    pm = sub.add_parser("publish-model", help="publish a saved model directory as a Hub model repo (with a model card)")
+    pm.add_argument("model_dir", help="a save_pretrained / Trainer output directory")
+    pm.add_argument("--repo-id", required=True, help="Hub model repo, e.g. me/t5-small-set")
+    pm.add_argument("--base-model", default=None, help="Hub id of the model it was trained/initialised from")
+    pm.add_argument("--dataset", action="append", default=[], help="Hub id of its training data (repeatable)")
+    pm.add_argument("--tag", action="append", default=[], help="extra Hub tag (repeatable)")
+    pm.add_argument("--metrics", default=None, help="JSON file of name -> value (default: all_results.json in the dir)")
+    pm.add_argument("--statistics-scheme", default=None, help="statistics-init scheme, for from_statistics models")
+    pm.add_argument("--private", action="store_true", default=None, help="create the repo as private")
+    pm.add_argument("--endpoint", default=None, help=hub_help)
+    pm.set_defaults(func=_cmd_publish_model)
     return p
 
 

@@ -319,17 +319,21 @@ Pooled over each group of the scheme: the source's statistics and those of this 
 
 
 def _push(out: Path, out_args: OutputArguments, scheme: Scheme, init_args: InitArguments) -> None:
-    from huggingface_hub import HfApi
+    from hf_synpre.hub import PublishError, publish_model
 
-    # HfApi reads HF_TOKEN (or the stored login) itself; the token is never handled or printed here.
-    api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None)
-    repo = api.create_repo(out_args.hub_model_id, private=out_args.hub_private_repo, exist_ok=True)
-    commit = api.upload_folder(
-        repo_id=repo.repo_id,
-        folder_path=out,
-        commit_message=f"from_statistics: {scheme.name}, source {init_args.source}, seed {init_args.seed}",
-    )
-    logger.info("Pushed to %s (%s)", repo, getattr(commit, "commit_url", commit))
+    # publish_model reads HF_ENDPOINT and HF_TOKEN (or the stored login) itself, retries transient errors
+    # and keeps the card written by _save, completing its metadata; the token is never handled here.
+    try:
+        published = publish_model(
+            out,
+            out_args.hub_model_id,
+            statistics_scheme=scheme.name,
+            private=out_args.hub_private_repo,
+            commit_message=f"from_statistics: {scheme.name}, source {init_args.source}, seed {init_args.seed}",
+        )
+    except PublishError as err:
+        raise ValueError(f"--push_to_hub failed; the model is saved in {out}. {err}") from None
+    logger.info("Pushed to %s (%s)", published.url, published.commit_url)
 
 
 if __name__ == "__main__":
