@@ -304,34 +304,27 @@ def _sample_set(rng, n, lo, hi, p):
     first = s_pos.copy()
     np.minimum.at(first, part, other)
     out_lengths = k.copy()
-    # two parts of a row may have drawn the same token (sampling is with replacement): only the
-    # earlier first occurrence of that token counts
-    span = int(p.sampling_ids[-1]) + 1
-    idx_bits = max(int(len(s_pos)).bit_length(), 1)
-    key = np.repeat(np.arange(n, dtype=np.int64) * span, k) + part_tok
-    key <<= idx_bits
-    key |= np.arange(len(s_pos), dtype=np.int64)  # low bits: the part, so one sort finds the clashes
-    key.sort()
-    rt = key >> idx_bits  # (row, token)
-    same = rt[1:] == rt[:-1]
-    if same.any():
-        in_clash = np.zeros(len(key), dtype=bool)
-        in_clash[1:] |= same
-        in_clash[:-1] |= same
-        cp = key[in_clash] & ((1 << idx_bits) - 1)
-        ck = rt[in_clash]
-        order = np.lexsort((first[cp], ck))
-        cp, ck = cp[order], ck[order]
-        later = np.zeros(len(cp), dtype=bool)
-        later[1:] = ck[1:] == ck[:-1]  # not the earliest first occurrence of its (row, token)
-        dropped = cp[later]
-        out_lengths -= np.bincount(ck[later] // span, minlength=n)
-    else:
-        dropped = None
     is_first = np.zeros(len(x), dtype=bool)
     is_first[first] = True
-    if dropped is not None:
-        is_first[first[dropped]] = False  # positions belong to one part each
+    # Two parts of a row may have drawn the same token (sampling is with replacement): only the earlier
+    # first occurrence of that token counts. One int32 sort of (row, token) finds the rows concerned.
+    span = int(p.sampling_ids[-1]) + 1
+    small = (n + 1) * span < 2**31
+    row_tok = np.repeat(np.arange(n, dtype=np.int32 if small else np.int64) * span, k) + part_tok
+    srt = np.sort(row_tok)
+    same = srt[1:] == srt[:-1]
+    if same.any():
+        clash_row = np.zeros(n, dtype=bool)
+        clash_row[srt[1:][same] // span] = True
+        cp = np.flatnonzero(np.repeat(clash_row, k))  # parts in those rows
+        pos_bits = max(int(len(x)).bit_length(), 1)
+        both = (row_tok[cp].astype(np.int64) << pos_bits) | first[cp]
+        both.sort()
+        later = np.zeros(len(both), dtype=bool)
+        later[1:] = (both[1:] >> pos_bits) == (both[:-1] >> pos_bits)
+        dropped = both[later]
+        is_first[dropped & ((1 << pos_bits) - 1)] = False
+        out_lengths -= np.bincount((dropped >> pos_bits) // span, minlength=n)
     return (Ragged(x, offsets),), Ragged.from_lengths(x[is_first], out_lengths)
 
 
