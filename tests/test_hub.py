@@ -222,6 +222,32 @@ def test_from_statistics_recipe_push_to_hub_publishes_the_model_and_its_card(hub
     assert "from_statistics: Per Param Mean/SD" in _git_out(repo, "log", "-1", "--format=%s", "main")
 
 
+def test_pretrain_recipe_push_to_hub_publishes_the_selected_checkpoint(hub, publishing, tmp_path):
+    """``recipes/pretrain.py --push_to_hub`` sends the selected checkpoint to HF_ENDPOINT's Hub."""
+    spec = importlib.util.spec_from_file_location("pretrain_recipe_hub", REPO / "recipes" / "pretrain.py")
+    recipe = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = recipe
+    spec.loader.exec_module(recipe)
+    config = {
+        "task": "set", "data": "stream", "min_length": 10, "max_length": 20, "content_vocab_size": 100,
+        "num_validation": 32, "max_source_length": 32, "max_target_length": 32, "d_model": 16, "d_kv": 4,
+        "d_ff": 32, "num_layers": 1, "num_decoder_layers": 1, "num_heads": 2, "max_steps": 2, "warmup_steps": 10,
+        "per_device_train_batch_size": 4, "per_device_eval_batch_size": 32, "eval_strategy": "steps",
+        "eval_steps": 2, "save_strategy": "steps", "save_steps": 2, "logging_steps": 1, "report_to": "none", "megabatch_batches": 2,
+        "disable_tqdm": True, "dataloader_pin_memory": False,
+    }
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    recipe.main(["--config", str(cfg), "--output_dir", str(tmp_path / "run"),
+                 "--push_to_hub", "true", "--hub_model_id", "alice/tiny-set"])
+    repo = hub.repo_path("model", "alice/tiny-set")
+    files = set(_git_out(repo, "ls-tree", "--name-only", "main").split())
+    assert {"model.safetensors", "config.json", "README.md", "tokenizer.json"} <= files
+    assert _git_out(repo, "log", "-1", "--format=%s", "main").startswith("pretrain: step 2")
+    meta = yaml.safe_load(_git_out(repo, "show", "main:README.md").split("---\n")[1])
+    assert meta["datasets"] == ["synpre/set"]
+
+
 def test_publish_model_command_pushes_a_saved_model_with_its_card(hub, publishing, tmp_path, monkeypatch, capsys):
     from hf_synpre.cli import main as synpre
 

@@ -1,0 +1,527 @@
+"""Infinite on-the-fly pre-training data: a seeded, resumable, shard-aware stream of synthetic examples.
+
+Public API:
+    parse_mixture(spec) -> dict[str, float]         -- "set", "set:3,identity:1", {"set": 3, ...}, [...]
+    make_validation_set(tasks, protocol, num_examples, length_range=None, seed=0) -> ValidationSet
+    ValidationSet                                   -- the held-out examples + exact input membership
+    SyntheticStream(tasks, protocol, batch_size, ...)  -- torch IterableDataset, infinite, generated
+    PreparedStream(dataset, batch_size, ...)           -- the same batching over a prepared split (epochs)
+    VALIDATION_SEED_OFFSET, DEFAULT_MEGABATCH_BATCHES
+
+Both streams yield ``{"inputs": int32 array, "targets": int32 array}`` (no EOS: the collator in
+:mod:`hf_synpre.training` appends it, as the paper's ``lime_processors`` did) in **global batches**:
+``batch_size`` is the number of examples per optimiser micro-step summed over all processes
+(``per_device_train_batch_size * num_processes``).
+
+How the stream is laid out, and why:
+
+* **Megabatches.** Global batch ``j`` lives in megabatch ``j // K`` (``K = megabatch_batches``). A
+  megabatch is a pure function of (seed, tasks, weights, length range, vocabulary, ``batch_size``,
+  megabatch index): the slot -> task draw of a mixture, the raw examples, the validation filter and the
+  length grouping all happen inside it. Any worker or process can therefore compute any batch without
+  reading the ones before it: resuming at batch ``j`` costs one megabatch, not ``j`` batches, and every
+  split across dataloader workers and processes sees exactly the same global batches.
+* **Mixture.** Slot ``s`` of megabatch ``m`` gets a task drawn with probability ``weight / sum``; task
+  ``t`` then takes its raw examples ``m * R ...`` from its own seeded stream (:func:`hf_synpre.tasks.
+  generate`), so adding a task never changes another task's examples.
+* **Validation never repeated.** The validation set comes from a disjoint stream (the same task
+  generators under ``seed + VALIDATION_SEED_OFFSET``). Two independent streams can still draw the same
+  input by chance (likely for short bodies over a small vocabulary), so every training example whose
+  input equals a validation input, compared exactly, is dropped. Each megabatch reads more raw examples than it
+  yields (one global batch, plus the drops expected from the hit rate measured on the first block, with
+  a 5-sigma margin) so that drops never shift later batches; a megabatch that still runs short fails
+  with the reason instead of silently repeating validation data, and a task whose draws are mostly
+  validation inputs is refused up front.
+  Repeats *within* the training stream are allowed (it is an i.i.d. sample, like any infinite stream);
+  use a prepared split (``load_synthetic``) for the paper's deduplicated 1,000,000 examples.
+* **Length grouping.** T5 pads every batch to its longest input and target. Within a megabatch the
+  examples are sorted by input length into ``sqrt(K)`` strips and each strip by target length, then
+  cut into batches whose order is shuffled (seeded). Set with lengths 10..220 padded to the batch
+  maximum wastes about half of every batch; grouped, more than 90 % of the tokens are real
+  (``benchmarks/train_throughput.py`` measures it). ``group_by_length=False`` keeps the i.i.d. order.
+* **Processes and workers.** Worker ``w`` of ``W`` yields global batches ``w, w + W, ...``; the
+  ``DataLoader`` interleaves workers round-robin, so the order is the single-worker order. Under
+  Accelerate (``Trainer``, ``accelerate launch``) leave ``process_index``/``num_processes`` unset:
+  Accelerate wraps an ``IterableDataset`` in ``IterableDatasetShard``, which hands process ``r`` the
+  ``r``-th ``per_device`` slice of every global batch (set ``dispatch_batches=False``: dispatching
+  concatenates per-process batches, which have different padded lengths). With plain
+  ``torch.distributed`` pass them and the stream yields only this process's slice.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+
+from ..tasks import BLOCK_SIZE, Examples, Ragged, TokenProtocol, generate_block, get_task
+from .builder import input_hashes
+
+__all__ = [
+    "DEFAULT_MEGABATCH_BATCHES",
+    "VALIDATION_SEED_OFFSET",
+    "PreparedStream",
+    "SyntheticStream",
+    "ValidationSet",
+    "make_validation_set",
+    "parse_mixture",
+]
+
+#: The validation stream uses ``seed + VALIDATION_SEED_OFFSET``; training seeds must stay below it.
+VALIDATION_SEED_OFFSET = 2**32
+#: Global batches per megabatch (the unit of length grouping). 256 keeps > 90 % of tokens real for
+#: lengths 10..220 at a few tens of MB per worker.
+DEFAULT_MEGABATCH_BATCHES = 256
+
+MixtureSpec = Union[str, Mapping[str, float], Sequence[str]]
+# Tags that keep the per-megabatch RNGs of different purposes independent of each other.
+_MIX_TAG, _ORDER_TAG, _EPOCH_TAG = 0x6D6978, 0x6F7264, 0x65706F
+
+
+# ----------------------------------------------------------------------------------------- mixtures
+def parse_mixture(spec: MixtureSpec) -> Dict[str, float]:
+    """Task -> weight, names normalised to the paper's (aliases accepted), weights as given (not normalised).
+
+    ``"set"`` -> ``{"set": 1.0}``; ``"set:3,identity:1"`` or ``{"set": 3, "identity": 1}`` -> weighted;
+    ``["set", "identity"]`` -> equal weights. Unknown tasks raise ``ValueError`` listing the valid ones.
+    """
+    if isinstance(spec, str):
+        items = []
+        for part in (p.strip() for p in spec.split(",")):
+            if not part:
+                continue
+            name, _, weight = part.partition(":")
+            try:
+                items.append((name.strip(), float(weight) if weight.strip() else 1.0))
+            except ValueError:
+                raise ValueError(f"bad weight {weight!r} for task {name.strip()!r} in {spec!r}; write e.g. 'set:3,identity:1'") from None
+    elif isinstance(spec, Mapping):
+        items = [(str(k), float(v)) for k, v in spec.items()]
+    else:
+        items = [(str(name), 1.0) for name in spec]
+    if not items:
+        raise ValueError(f"no task given in {spec!r}; name one (e.g. 'set') or a weighted mixture ('set:3,identity:1')")
+    mixture: Dict[str, float] = {}
+    for name, weight in items:
+        if not math.isfinite(weight) or weight <= 0:
+            raise ValueError(f"task {name!r} has weight {weight}; mixture weights must be positive numbers")
+        key = get_task(name).name
+        mixture[key] = mixture.get(key, 0.0) + weight
+    return mixture
+
+
+def _apportion(total: int, weights: Sequence[float]) -> List[int]:
+    """Largest-remainder split of ``total`` in proportion to ``weights`` (deterministic)."""
+    w = np.asarray(weights, dtype=np.float64) / float(np.sum(weights))
+    exact = w * total
+    counts = np.floor(exact).astype(np.int64)
+    rest = total - int(counts.sum())
+    counts[np.argsort(-(exact - counts), kind="stable")[:rest]] += 1
+    return counts.tolist()
+
+
+# ----------------------------------------------------------------------------------------- validation
+@dataclass
+class ValidationSet:
+    """Held-out examples and an exact "is this input a validation input?" test.
+
+    Attributes:
+        examples: the validation examples, in generation order.
+        tasks: ``tasks[i]`` is the task of example ``i``.
+        seed: the validation stream's seed (``training seed + VALIDATION_SEED_OFFSET``).
+    """
+
+    examples: Examples
+    tasks: List[str]
+    seed: int
+
+    def __post_init__(self):
+        # First hash column -> candidate rows; candidates are then compared element by element, so
+        # membership is exact (the hash only makes it fast).
+        h = input_hashes(self.examples.inputs)[:, 0] if len(self.examples) else np.zeros(0, np.uint64)
+        order = np.argsort(h, kind="stable")
+        self._hashes, self._rows = h[order], order
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def contains(self, inputs: Ragged) -> np.ndarray:
+        """Boolean mask: which rows of ``inputs`` equal some validation input."""
+        found = np.zeros(len(inputs), dtype=bool)
+        if not len(inputs) or not len(self._hashes):
+            return found
+        h = input_hashes(inputs)[:, 0]
+        lo = np.searchsorted(self._hashes, h, side="left")
+        hi = np.searchsorted(self._hashes, h, side="right")
+        for i in np.flatnonzero(hi > lo):
+            row = inputs.row(i)
+            found[i] = any(
+                np.array_equal(row, self.examples.inputs.row(r)) for r in self._rows[lo[i] : hi[i]]
+            )
+        return found
+
+    def to_dataset(self, sort_by_length: bool = True):
+        """A ``datasets.Dataset`` with ``inputs``/``targets`` (and ``task``) columns for ``Trainer.evaluate``.
+
+        Sorted by length by default: evaluation metrics are sums over tokens and examples, so the
+        order does not change them, and sorted batches pad far less.
+        """
+        import datasets
+        import pyarrow as pa
+
+        from .builder import to_arrow
+
+        ex = self.examples
+        if sort_by_length and len(ex):
+            order = np.lexsort((ex.targets.lengths, ex.inputs.lengths))
+            ex, tasks = ex.take(order), [self.tasks[i] for i in order]
+        else:
+            tasks = list(self.tasks)
+        table = to_arrow(ex).append_column("task", pa.array(tasks, type=pa.string()))
+        return datasets.Dataset(table)
+
+
+def make_validation_set(
+    tasks: MixtureSpec,
+    protocol: TokenProtocol,
+    num_examples: int,
+    length_range: Optional[Tuple[int, int]] = None,
+    seed: int = 0,
+) -> ValidationSet:
+    """``num_examples`` distinct-input examples from the validation stream, split over the tasks by weight.
+
+    The paper validates on 20 batches x 128 = 2,560 examples. Each task's share is drawn from its own
+    generator under ``seed + VALIDATION_SEED_OFFSET``, repeated inputs dropped (keeping the first).
+    """
+    mixture = parse_mixture(tasks)
+    _check_seed(seed)
+    if num_examples < 1:
+        raise ValueError(f"num_examples must be >= 1 for a validation set, got {num_examples}")
+    vseed = seed + VALIDATION_SEED_OFFSET
+    parts, names = [], []
+    for task, count in zip(mixture, _apportion(num_examples, list(mixture.values()))):
+        if count == 0:
+            continue
+        parts.append(_distinct_examples(task, protocol, count, length_range, vseed))
+        names += [task] * count
+    return ValidationSet(Examples.concatenate(parts), names, vseed)
+
+
+def _distinct_examples(task, protocol, count, length_range, seed) -> Examples:
+    seen = set()
+    keep: List[Tuple[int, int]] = []  # (block, row)
+    blocks: Dict[int, Examples] = {}
+    block = 0
+    # More blocks than any task with enough distinct inputs needs; beyond it the task is too small.
+    max_blocks = 8 + 4 * (count // BLOCK_SIZE + 1)
+    while len(keep) < count and block < max_blocks:
+        ex = generate_block(task, protocol, block, length_range, seed)
+        blocks[block] = ex
+        for i, row in enumerate(ex.inputs.to_lists()):
+            key = tuple(row)
+            if key not in seen:
+                seen.add(key)
+                keep.append((block, i))
+                if len(keep) == count:
+                    break
+        block += 1
+    if len(keep) < count:
+        raise ValueError(
+            f"task {task!r} gave only {len(keep)} distinct inputs in {block * BLOCK_SIZE} draws, fewer than "
+            f"the {count} validation examples asked for; lower the validation size, widen the length range "
+            "or enlarge content_vocab_size"
+        )
+    parts = []
+    for b in sorted({b for b, _ in keep}):
+        rows = np.array([i for bb, i in keep if bb == b], dtype=np.int64)
+        parts.append(blocks[b].take(rows))
+    return Examples.concatenate(parts)
+
+
+def _check_seed(seed: int) -> None:
+    if not 0 <= int(seed) < VALIDATION_SEED_OFFSET:
+        raise ValueError(f"seed must be in [0, 2**32), got {seed}: larger seeds would reach the validation stream's")
+
+
+# ----------------------------------------------------------------------------------------- streams
+class _GroupedStream(torch.utils.data.IterableDataset):
+    """Global batches computed megabatch by megabatch; subclasses say what a megabatch holds."""
+
+    def __init__(
+        self,
+        batch_size: int,
+        group_by_length: bool,
+        megabatch_batches: int,
+        seed: int,
+        start_batch: int,
+        process_index: Optional[int],
+        num_processes: Optional[int],
+    ):
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if megabatch_batches < 1:
+            raise ValueError(f"megabatch_batches must be >= 1, got {megabatch_batches}")
+        if start_batch < 0:
+            raise ValueError(f"start_batch must be >= 0, got {start_batch}")
+        if (process_index is None) != (num_processes is None):
+            raise ValueError("pass both process_index and num_processes, or neither (then Accelerate shards)")
+        if num_processes is not None:
+            if not 0 <= process_index < num_processes:
+                raise ValueError(f"process_index {process_index} is not in [0, {num_processes})")
+            if batch_size % num_processes:
+                raise ValueError(
+                    f"global batch_size {batch_size} is not divisible by num_processes {num_processes}; "
+                    "use per_device_batch_size * num_processes"
+                )
+        _check_seed(seed)
+        self.batch_size = int(batch_size)
+        self.group_by_length = bool(group_by_length)
+        self.megabatch_batches = int(megabatch_batches)
+        self.seed = int(seed)
+        #: First global batch to yield: ``global_step * gradient_accumulation_steps`` when resuming.
+        self.start_batch = int(start_batch)
+        self.process_index, self.num_processes = process_index, num_processes
+
+    # subclasses --------------------------------------------------------------------------------
+    def _locate(self, batch: int) -> Tuple[object, int]:
+        """(megabatch key, index of the batch inside it)."""
+        raise NotImplementedError
+
+    def _megabatch(self, key) -> Tuple[Examples, int]:
+        """The megabatch's examples in stream order, and how many global batches it yields."""
+        raise NotImplementedError
+
+    # shared ------------------------------------------------------------------------------------
+    def batches(self, key) -> Tuple[Examples, List[np.ndarray]]:
+        """The megabatch's examples and its global batches as row indices, in yield order."""
+        ex, k = self._megabatch(key)
+        g = self.batch_size
+        n = k * g
+        if not self.group_by_length:
+            return ex, [np.arange(i * g, (i + 1) * g) for i in range(k)]
+        li, lt = ex.inputs.lengths[:n], ex.targets.lengths[:n]
+        by_input = np.lexsort((lt, li))  # stable: ties keep stream order, so the result is deterministic
+        out = []
+        strips = max(1, int(round(math.sqrt(k))))
+        start = 0
+        for nb in (len(s) for s in np.array_split(np.arange(k), strips)):
+            strip = by_input[start : start + nb * g]
+            start += nb * g
+            strip = strip[np.argsort(lt[strip], kind="stable")]
+            out += [strip[i * g : (i + 1) * g] for i in range(nb)]
+        rng = np.random.default_rng([self.seed, _ORDER_TAG, *_key_ints(key)])
+        return ex, [out[i] for i in rng.permutation(k)]
+
+    def __iter__(self) -> Iterator[Dict[str, np.ndarray]]:
+        info = torch.utils.data.get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        if self.num_processes is None:
+            lo, hi = 0, self.batch_size
+        else:
+            per = self.batch_size // self.num_processes
+            lo, hi = self.process_index * per, (self.process_index + 1) * per
+        cached_key, cached = None, None
+        batch = self.start_batch + worker
+        while True:
+            key, index = self._locate(batch)
+            if key != cached_key:
+                cached_key, cached = key, self.batches(key)
+            ex, order = cached
+            for row in order[index][lo:hi]:
+                yield {"inputs": ex.inputs.row(row), "targets": ex.targets.row(row)}
+            batch += workers
+
+    def take_batches(self, num_batches: int, start: Optional[int] = None) -> List[Examples]:
+        """The next ``num_batches`` global batches (this process's slice) as ``Examples``, without a DataLoader."""
+        start = self.start_batch if start is None else start
+        if self.num_processes is None:
+            lo, hi = 0, self.batch_size
+        else:
+            per = self.batch_size // self.num_processes
+            lo, hi = self.process_index * per, (self.process_index + 1) * per
+        out, cached_key, cached = [], None, None
+        for b in range(start, start + num_batches):
+            key, index = self._locate(b)
+            if key != cached_key:
+                cached_key, cached = key, self.batches(key)
+            ex, order = cached
+            out.append(ex.take(order[index][lo:hi]))
+        return out
+
+
+def _key_ints(key) -> Tuple[int, ...]:
+    return tuple(int(k) for k in key) if isinstance(key, tuple) else (int(key),)
+
+
+class SyntheticStream(_GroupedStream):
+    """An infinite stream of freshly generated examples of one task or a weighted mixture.
+
+    Args:
+        tasks: a task name, ``"set:3,identity:1"``, a ``{task: weight}`` dict or a list (equal weights).
+        protocol: the vocabulary's ids (:func:`hf_synpre.protocol_for`).
+        batch_size: examples per global batch (``per_device_train_batch_size * num_processes``).
+        length_range: body length bounds for every task; ``None`` = each task's own (10..220).
+        seed: the data seed; the same seed (and ``batch_size``) gives the same batches anywhere.
+        exclude: a :class:`ValidationSet`; training examples with one of its inputs are dropped.
+        group_by_length: group similar lengths into batches (see the module docstring).
+        megabatch_batches: global batches per megabatch (grouping window and generation unit).
+        start_batch: the first global batch to yield (resume: ``global_step * grad_accum``).
+        process_index, num_processes: set only outside Accelerate (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        tasks: MixtureSpec,
+        protocol: TokenProtocol,
+        batch_size: int,
+        length_range: Optional[Tuple[int, int]] = None,
+        seed: int = 0,
+        exclude: Optional[ValidationSet] = None,
+        group_by_length: bool = True,
+        megabatch_batches: int = DEFAULT_MEGABATCH_BATCHES,
+        start_batch: int = 0,
+        process_index: Optional[int] = None,
+        num_processes: Optional[int] = None,
+    ):
+        super().__init__(batch_size, group_by_length, megabatch_batches, seed, start_batch, process_index, num_processes)
+        self.mixture = parse_mixture(tasks)
+        self.tasks = list(self.mixture)
+        weights = np.array(list(self.mixture.values()), dtype=np.float64)
+        self.probabilities = weights / weights.sum()
+        self.protocol = protocol
+        self.length_range = None if length_range is None else (int(length_range[0]), int(length_range[1]))
+        for task in self.tasks:  # fail here, not inside a dataloader worker
+            t = get_task(task)
+            t.check_lengths(*(self.length_range or t.default_length_range), protocol)
+        self.exclude = exclude
+        self._blocks: Dict[Tuple[int, int], Examples] = {}
+        # Spare raw examples per megabatch absorb the ones dropped for being validation inputs: one
+        # global batch, plus the expected drops (with a 5-sigma margin) where the task space is small.
+        need = self.megabatch_batches * self.batch_size
+        rate = self._validation_hit_rate() if exclude is not None and len(exclude) else 0.0
+        if rate > 0.5:
+            raise ValueError(
+                f"{rate:.0%} of generated {'/'.join(self.tasks)} inputs (lengths {self.length_range}) are validation "
+                "inputs: the task has too few distinct inputs to stream. Widen the length range, enlarge "
+                "content_vocab_size, shrink the validation set, or train on a prepared split (load_synthetic)"
+            )
+        expected = need * rate / (1.0 - rate)
+        self.raw_per_megabatch = need + self.batch_size + int(math.ceil(expected + 5.0 * math.sqrt(expected)))
+
+    def _locate(self, batch: int):
+        return batch // self.megabatch_batches, batch % self.megabatch_batches
+
+    def _validation_hit_rate(self) -> float:
+        """Share of the first block of each task's stream that equals a validation input (weighted)."""
+        rates = [self.exclude.contains(self._raw(t, 0, BLOCK_SIZE).inputs).mean() for t in range(len(self.tasks))]
+        return float(np.dot(self.probabilities, rates))
+
+    def _raw(self, t: int, start: int, count: int) -> Examples:
+        """Examples ``start .. start+count`` of task ``t``'s raw stream, keeping the blocks it read."""
+        first, last = start // BLOCK_SIZE, (start + count - 1) // BLOCK_SIZE
+        blocks = {}
+        for b in range(first, last + 1):
+            ex = self._blocks.get((t, b))
+            if ex is None:
+                ex = generate_block(self.tasks[t], self.protocol, b, self.length_range, self.seed)
+            blocks[(t, b)] = ex
+        # Only the blocks of the current megabatch stay cached: consecutive megabatches share a block.
+        self._blocks = {k: v for k, v in self._blocks.items() if k[0] != t}
+        self._blocks.update(blocks)
+        ex = Examples.concatenate([blocks[(t, b)] for b in range(first, last + 1)]) if last > first else blocks[(t, first)]
+        off = start - first * BLOCK_SIZE
+        return ex.slice(off, off + count)
+
+    def _megabatch(self, m: int) -> Tuple[Examples, int]:
+        r = self.raw_per_megabatch
+        if len(self.tasks) == 1:
+            ex = self._raw(0, m * r, r)
+        else:
+            rng = np.random.default_rng([self.seed, _MIX_TAG, m])
+            slot_task = rng.choice(len(self.tasks), size=r, p=self.probabilities)
+            counts = np.bincount(slot_task, minlength=len(self.tasks))
+            parts = [self._raw(t, m * r, int(c)) for t, c in enumerate(counts) if c]
+            pooled = Examples.concatenate(parts)
+            # Row of pooled for slot s: the next unused example of slot_task[s]'s part.
+            part_start = np.concatenate([[0], np.cumsum(counts)[:-1]])
+            rank_in_task = np.empty(r, dtype=np.int64)
+            for t in range(len(self.tasks)):
+                where = np.flatnonzero(slot_task == t)
+                rank_in_task[where] = np.arange(len(where))
+            ex = pooled.take(part_start[slot_task] + rank_in_task)
+        need = self.megabatch_batches * self.batch_size
+        if self.exclude is not None and len(self.exclude):
+            keep = np.flatnonzero(~self.exclude.contains(ex.inputs))
+            if len(keep) < need:
+                raise RuntimeError(
+                    f"megabatch {m}: {r - len(keep)} of {r} training examples equal validation inputs, more than "
+                    f"the {r - need} spare; tasks {self.tasks} with lengths {self.length_range} have too few "
+                    "distinct inputs to stream. Widen the length range, enlarge content_vocab_size, shrink the "
+                    "validation set, or train on a prepared split (load_synthetic)"
+                )
+            ex = ex.take(keep[:need])
+        else:
+            ex = ex.slice(0, need)
+        return ex, self.megabatch_batches
+
+
+class PreparedStream(_GroupedStream):
+    """A prepared split (``datasets.Dataset`` with ``inputs``/``targets``) as an endless, seeded stream.
+
+    Epoch ``e`` visits the rows in a permutation seeded by (seed, e); the ``len // batch_size``
+    global batches of an epoch are length-grouped inside megabatches like :class:`SyntheticStream`'s,
+    and the last ``len % batch_size`` rows of each permutation are left out of that epoch. The stream
+    has no ``__len__`` on purpose: the ``Trainer`` would restart it every epoch; train by
+    ``max_steps`` (``batches_per_epoch`` converts epochs).
+    """
+
+    def __init__(
+        self,
+        dataset,
+        batch_size: int,
+        seed: int = 0,
+        group_by_length: bool = True,
+        megabatch_batches: int = DEFAULT_MEGABATCH_BATCHES,
+        start_batch: int = 0,
+        process_index: Optional[int] = None,
+        num_processes: Optional[int] = None,
+    ):
+        super().__init__(batch_size, group_by_length, megabatch_batches, seed, start_batch, process_index, num_processes)
+        missing = {"inputs", "targets"} - set(dataset.column_names)
+        if missing:
+            raise ValueError(
+                f"the training split has no column(s) {sorted(missing)} (it has {dataset.column_names}); "
+                "a synthetic split needs int list columns 'inputs' and 'targets' (see load_synthetic)"
+            )
+        if len(dataset) < batch_size:
+            raise ValueError(
+                f"the training split has {len(dataset)} examples, fewer than one global batch of {batch_size} "
+                "(per_device_train_batch_size x processes); lower the batch size or prepare more examples"
+            )
+        self.dataset = dataset.select_columns(["inputs", "targets"]).with_format("arrow")
+        self.batches_per_epoch = len(dataset) // batch_size
+        self.megabatches_per_epoch = -(-self.batches_per_epoch // self.megabatch_batches)
+
+    def _locate(self, batch: int):
+        epoch, b = divmod(batch, self.batches_per_epoch)
+        return (epoch, b // self.megabatch_batches), b % self.megabatch_batches
+
+    def _megabatch(self, key) -> Tuple[Examples, int]:
+        epoch, k = key
+        perm = np.random.default_rng([self.seed, _EPOCH_TAG, epoch]).permutation(len(self.dataset))
+        first = k * self.megabatch_batches
+        nb = min(self.megabatch_batches, self.batches_per_epoch - first)
+        rows = perm[first * self.batch_size : (first + nb) * self.batch_size]
+        table = self.dataset[rows.tolist()]
+        return Examples(_ragged(table.column("inputs")), _ragged(table.column("targets"))), nb
+
+
+def _ragged(column) -> Ragged:
+    arr = column.combine_chunks() if hasattr(column, "combine_chunks") else column
+    offsets = np.asarray(arr.offsets).astype(np.int64)
+    values = np.asarray(arr.values.to_numpy(zero_copy_only=False), dtype=np.int32)
+    return Ragged(values[offsets[0] : offsets[-1]], offsets - offsets[0])
