@@ -95,3 +95,24 @@ def test_input_hashes_separate_rows_and_lengths():
     h = input_hashes(r)
     assert (h[0] == h[2]).all()
     assert len({tuple(x) for x in h}) == 4
+
+
+def test_first_occurrences_compares_the_whole_hash_triple():
+    from hf_synpre.data.builder import first_occurrences
+
+    h = np.array([[5, 1, 3], [7, 2, 3], [5, 1, 3], [5, 9, 3], [7, 2, 4], [5, 9, 3], [1, 1, 1]], dtype=np.uint64)
+    assert first_occurrences(h).tolist() == [True, True, False, True, True, False, True]
+
+
+def test_staged_blocks_are_removed_and_regeneration_gives_the_same_rows(tmp_path):
+    import pyarrow as pa
+
+    builder = SyntheticTasks(config_name="count", cache_dir=str(tmp_path), num_train=200, num_validation=20, seed=2)
+    builder.download_and_prepare()
+    assert not list(tmp_path.rglob(".synpre-blocks-*")), "the staging folder of pass 1 is cleaned up"
+    ds = builder.as_dataset()
+    proto = builder.config.protocol()
+    specs = [(0, np.arange(200, dtype=np.int32))]
+    (_, table), = builder._generate_tables(specs, "count", proto, (10, 220), 2, staging=None)
+    assert table.equals(ds["train"].data.table.select(["inputs", "targets"]).combine_chunks()) or \
+        table.to_pydict() == ds["train"].select_columns(["inputs", "targets"]).to_dict()

@@ -11,17 +11,21 @@ occurrence of every distinct input, train = the first ``num_train`` kept, valida
 ``num_validation`` kept; the two are disjoint by construction. The paper generated 1,050,000 to get
 1,000,000 + 10,000, which is the default here (``num_train + num_validation + 4 % of num_train``).
 
-Two passes keep every byte independent of ``num_proc``: pass 1 hashes the inputs of every block
-(in a process pool) and decides what is kept; pass 2 regenerates the blocks (deterministic per block)
-and writes the kept rows, sharded by ``datasets`` across ``num_proc`` jobs, in block order.
+Two passes keep every byte independent of ``num_proc``: pass 1 generates every block (in a process
+pool), hashes its inputs and stages it as an Arrow file; the kept rows are then decided globally; pass 2
+reads the staged blocks back and writes the kept rows, sharded by ``datasets`` across ``num_proc`` jobs,
+in block order (a missing staged block is regenerated: blocks are deterministic).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from multiprocessing import get_context
+from pathlib import Path
 from typing import Optional, Tuple
 
 import numpy as np
@@ -182,17 +186,38 @@ def input_hashes(inputs: Ragged) -> np.ndarray:
 
 
 def _hash_block(args):
-    task, proto, block, length_range, seed, count = args
-    ex = generate_block(task, proto, block, length_range, seed)
-    return input_hashes(ex.inputs.slice(0, count))
+    task, proto, block, length_range, seed, count, staging = args
+    ex = generate_block(task, proto, block, length_range, seed).slice(0, count)
+    if staging is not None:
+        # keep the block for pass 2: reading it back is far cheaper than generating it again
+        path = os.path.join(staging, f"block-{block:06d}.arrow")
+        table = to_arrow(ex)
+        with pa.OSFile(path + ".tmp", "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        os.replace(path + ".tmp", path)
+    return input_hashes(ex.inputs)
 
 
-def dedup_plan(config: SyntheticTaskConfig, proto: TokenProtocol, num_proc: Optional[int] = None, progress: bool = True):
-    """Global indices (into the generated stream) of the train and validation examples."""
+def staged_block(staging: str, block: int) -> pa.Table:
+    return pa.ipc.open_file(pa.memory_map(os.path.join(staging, f"block-{block:06d}.arrow"))).read_all()
+
+
+def dedup_plan(
+    config: SyntheticTaskConfig,
+    proto: TokenProtocol,
+    num_proc: Optional[int] = None,
+    progress: bool = True,
+    staging: Optional[str] = None,
+):
+    """Global indices (into the generated stream) of the train and validation examples.
+
+    With ``staging`` (a folder), every generated block is also written there as an Arrow file for the
+    writing pass (:func:`staged_block`).
+    """
     n = config.generated
     n_blocks = -(-n // BLOCK_SIZE)
     jobs = [
-        (config.task, proto, b, config.length_range, config.seed, min(BLOCK_SIZE, n - b * BLOCK_SIZE))
+        (config.task, proto, b, config.length_range, config.seed, min(BLOCK_SIZE, n - b * BLOCK_SIZE), staging)
         for b in range(n_blocks)
     ]
     from tqdm.auto import tqdm
@@ -210,13 +235,7 @@ def dedup_plan(config: SyntheticTaskConfig, proto: TokenProtocol, num_proc: Opti
             bar.update(len(hashes[-1]))
     bar.close()
     h = np.concatenate(hashes)
-    # keep the first occurrence of every (hash1, hash2, length)
-    order = np.lexsort((np.arange(n), h[:, 2], h[:, 1], h[:, 0]))
-    hs = h[order]
-    new_group = np.ones(n, dtype=bool)
-    new_group[1:] = np.any(hs[1:] != hs[:-1], axis=1)
-    keep = np.zeros(n, dtype=bool)
-    keep[order[new_group]] = True
+    keep = first_occurrences(h)
     kept = np.flatnonzero(keep)
     need = config.num_train + config.num_validation
     if len(kept) < need:
@@ -226,6 +245,30 @@ def dedup_plan(config: SyntheticTaskConfig, proto: TokenProtocol, num_proc: Opti
             "the content vocabulary"
         )
     return kept[: config.num_train], kept[len(kept) - config.num_validation :]
+
+
+def first_occurrences(h: np.ndarray) -> np.ndarray:
+    """Bool mask: True at the first row of every distinct (hash1, hash2, length) triple.
+
+    One stable argsort of hash1 (ties keep their order); only the rare rows whose hash1 repeats are
+    compared on the whole triple.
+    """
+    n = len(h)
+    keep = np.ones(n, dtype=bool)
+    if n < 2:
+        return keep
+    order = np.argsort(h[:, 0], kind="stable")
+    h0 = h[order, 0]
+    tie = np.flatnonzero(h0[1:] == h0[:-1])  # order[tie + 1] shares hash1 with order[tie]
+    if len(tie):
+        rows = np.unique(np.concatenate([order[tie], order[tie + 1]]))
+        seen = set()
+        for r in rows.tolist():  # ascending: the first occurrence is met first
+            key = tuple(h[r].tolist())
+            if key in seen:
+                keep[r] = False
+            seen.add(key)
+    return keep
 
 
 def _block_specs(indices: np.ndarray) -> list:
@@ -266,7 +309,13 @@ class SyntheticTasks(datasets.ArrowBasedBuilder):
     def download_and_prepare(self, *args, num_proc: Optional[int] = None, **kwargs):
         # pass 1 (dedup) runs in our own pool; remember how many processes the caller allowed
         self._num_proc = num_proc
-        return super().download_and_prepare(*args, num_proc=num_proc, **kwargs)
+        try:
+            return super().download_and_prepare(*args, num_proc=num_proc, **kwargs)
+        finally:
+            staging = getattr(self, "_staging", None)
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+                self._staging = None
 
     def _info(self):
         return datasets.DatasetInfo(
@@ -279,18 +328,24 @@ class SyntheticTasks(datasets.ArrowBasedBuilder):
     def _split_generators(self, dl_manager):
         cfg = self.config
         proto = cfg.protocol()
-        train, valid = dedup_plan(cfg, proto, getattr(self, "_num_proc", None))
-        common = dict(task=cfg.task, protocol=proto, length_range=cfg.length_range, seed=cfg.seed)
+        root = Path(self._cache_dir_root)
+        root.mkdir(parents=True, exist_ok=True)
+        self._staging = tempfile.mkdtemp(prefix=".synpre-blocks-", dir=root)
+        train, valid = dedup_plan(cfg, proto, getattr(self, "_num_proc", None), staging=self._staging)
+        common = dict(task=cfg.task, protocol=proto, length_range=cfg.length_range, seed=cfg.seed, staging=self._staging)
         splits = [
             datasets.SplitGenerator(name=datasets.Split.TRAIN, gen_kwargs=dict(blocks=_block_specs(train), **common)),
             datasets.SplitGenerator(name=datasets.Split.VALIDATION, gen_kwargs=dict(blocks=_block_specs(valid), **common)),
         ]
         return [s for s in splits if s.gen_kwargs["blocks"]]
 
-    def _generate_tables(self, blocks, task, protocol, length_range, seed):
-        for i, (block, local) in enumerate(blocks):
-            ex = generate_block(task, protocol, block, length_range, seed).take(local)
-            yield datasets.builder.Key(0, block), to_arrow(ex)
+    def _generate_tables(self, blocks, task, protocol, length_range, seed, staging=None):
+        for block, local in blocks:
+            if staging is not None and os.path.exists(os.path.join(staging, f"block-{block:06d}.arrow")):
+                table = staged_block(staging, block).take(pa.array(local))
+            else:  # blocks are deterministic: regenerating gives the same rows
+                table = to_arrow(generate_block(task, protocol, block, length_range, seed).take(local))
+            yield datasets.builder.Key(0, block), table
 
 
 CITATION = """@inproceedings{wu2022insights,
