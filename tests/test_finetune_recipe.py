@@ -1,0 +1,214 @@
+"""recipes/finetune.py on a tiny T5 and a handful of code_translation pairs from the offline folder: a full
+run, statistics initialisation, token-embedding re-initialisation, bad input, and decoding by length."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import T5Config, T5ForConditionalGeneration
+
+from hf_synpre.downstream import find_data_dir, load_downstream
+from hf_synpre.modeling import build_t5
+from hf_synpre.tokenizer import default_tokenizer
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPE = REPO / "recipes" / "finetune.py"
+
+pytestmark = pytest.mark.skipif(
+    find_data_dir() is None or not (find_data_dir() / "code_translation").is_dir(),
+    reason="needs the offline code_translation copy ($SYNPRE_DATA_DIR or ../shared/data)",
+)
+
+TINY_ARCH = dict(d_model=32, d_kv=8, d_ff=64, num_layers=1, num_decoder_layers=1, num_heads=4)
+
+# A few steps on a few pairs: enough for several evaluations, a selection and a decode.
+TINY_RUN = [
+    "--task", "code_translation",
+    "--max_train_samples", "48", "--max_eval_samples", "16", "--infer_eval_examples", "12",
+    "--max_source_length", "64", "--max_target_length", "64",
+    "--max_steps", "6", "--eval_steps", "2", "--save_steps", "6",
+    "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "8",
+    "--learning_rate", "0.01", "--generation_max_length", "12",
+    "--logging_steps", "2", "--report_to", "none", "--disable_tqdm", "true", "--seed", "0",
+    "--dataloader_pin_memory", "false",
+]
+
+
+def _load_recipe():
+    spec = importlib.util.spec_from_file_location("finetune_recipe", RECIPE)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve the string annotations through it
+    spec.loader.exec_module(module)
+    return module
+
+
+recipe = _load_recipe()
+
+
+def _tiny_model(vocab_size=4100, seed=0):
+    tok = default_tokenizer()
+    config = T5Config(vocab_size=vocab_size, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+                      decoder_start_token_id=tok.pad_token_id, dropout_rate=0.0, **TINY_ARCH)
+    return build_t5(config, init="t5x", seed=seed)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A tiny 'pre-trained' T5 saved with its tokenizer, as recipes/pretrain.py's selected/ directory is."""
+    path = tmp_path_factory.mktemp("ckpt") / "selected"
+    _tiny_model().save_pretrained(path)
+    default_tokenizer().save_pretrained(path)
+    return path
+
+
+def _argmax_first(history):
+    best = max(h["token_accuracy"] for h in history)
+    return next(h["step"] for h in history if h["token_accuracy"] == best)
+
+
+def test_end_to_end_run_reports_the_test_metric_of_the_best_validation_step(checkpoint, tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, str(RECIPE), *TINY_RUN, "--model", str(checkpoint), "--generation_num_beams", "2",
+         "--output_dir", str(out)],
+        cwd=REPO, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((out / "finetune_results.json").read_text())
+    selected = out / "selected"
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "README.md", "selection.json", "finetune_results.json"):
+        assert (selected / name).is_file(), name
+
+    # Evaluated every 2 steps; the selected model is the first one with the best validation accuracy.
+    history = results["validation_history"]
+    assert [h["step"] for h in history] == [2, 4, 6]
+    assert results["selection"]["step"] == _argmax_first(history)
+    assert json.loads((selected / "selection.json").read_text())["step"] == results["selection"]["step"]
+    assert results["test"]["step"] == results["selection"]["step"]
+    assert results["model"]["kind"] == "checkpoint" and results["model"]["source"] == str(checkpoint)
+    assert results["model"]["transfer_embeddings"] is True  # all weights loaded, as the released scripts
+    assert results["hyperparameters"]["learning_rate"] == 0.01  # command line over the task's 3e-3
+    assert results["hyperparameters"]["dropout_rate"] == 0.1  # the task's paper setting
+    assert results["test"]["decoding"]["num_beams"] == 2 and results["test"]["decoding"]["examples_per_second"] > 0
+
+    # The reported metric is that of the selected model: decode the test pairs with it again and rescore.
+    predictions = [json.loads(line) for line in (out / "predictions_test.jsonl").read_text().splitlines()]
+    assert len(predictions) == results["test"]["examples"] == 12
+    best = T5ForConditionalGeneration.from_pretrained(selected)
+    tok = default_tokenizer()
+    test = load_downstream("code_translation")["test"].select(range(12))
+    inputs = [tok(t, add_special_tokens=False)["input_ids"][:63] for t in test["inputs"]]  # 64 with EOS
+    again, _ = recipe.decode_by_length(best, inputs, batch_size=5, max_new_tokens=12, num_beams=2)
+    again = [p.strip() for p in tok.batch_decode(again, skip_special_tokens=True)]
+    assert again == [p["prediction"] for p in predictions]
+    references = [tok.decode(tok(t, add_special_tokens=False)["input_ids"], skip_special_tokens=True)
+                  for t in test["targets"]]
+    assert references == [p["reference"] for p in predictions]
+    task = recipe.get_downstream_task("code_translation")
+    assert task.compute_metrics(again, references) == results["test"]["metrics"]
+
+    card = (selected / "README.md").read_text()
+    assert f"selected step | {results['selection']['step']} of 6" in card
+    assert "test em" in card and "beam search, 2 beams" in card
+
+
+def test_from_statistics_model_fine_tunes(checkpoint, tmp_path):
+    results = recipe.main([*TINY_RUN, "--max_steps", "2", "--infer_eval_examples", "4",
+                           "--model", f"from_statistics:{checkpoint}:Whole Model Scale", "--output_dir", str(tmp_path)])
+    assert results["model"]["kind"] == "from_statistics"
+    assert results["model"]["scheme"] == "Whole Model Scale"
+    assert results["model"]["transfer_embeddings"] is False
+    assert (tmp_path / "selected" / "model.safetensors").is_file()
+    assert 'scheme "Whole Model Scale"' in (tmp_path / "selected" / "README.md").read_text()
+
+
+def test_reinit_token_embeddings_replaces_only_the_embedding(checkpoint):
+    args = recipe.ModelArguments(model=str(checkpoint), reinit_token_embeddings=True)
+    data = recipe.DataArguments(task="code_translation", max_source_length=64, max_target_length=64)
+    model, _, info = recipe.load_model_and_tokenizer(args, data, seed=1)
+    source = T5ForConditionalGeneration.from_pretrained(checkpoint).state_dict()
+    assert info["transfer_embeddings"] is False
+    for name, tensor in model.state_dict().items():
+        if name in ("shared.weight", "encoder.embed_tokens.weight", "decoder.embed_tokens.weight", "lm_head.weight"):
+            assert not torch.equal(tensor, source[name]), name
+            assert abs(float(tensor.std()) - 1.0) < 0.05  # t5x's N(0, 1) embedding init
+        else:
+            assert torch.equal(tensor, source[name]), name
+
+
+def _error(argv, tmp_path) -> str:
+    with pytest.raises(ValueError) as err:
+        recipe.main([*TINY_RUN, "--output_dir", str(tmp_path / "out"), *argv])
+    assert not (tmp_path / "out" / "selected").exists()  # nothing trained
+    return str(err.value)
+
+
+def test_unknown_task_lists_the_tasks(tmp_path):
+    message = _error(["--task", "code_translaton"], tmp_path)
+    assert "unknown downstream task 'code_translaton'" in message and "Did you mean 'code_translation'" in message
+    for name in ("cnndm_10k", "code_translation", "mtop", "retrosynthesis", "squad", "webqsp"):
+        assert name in message
+
+
+def test_a_vocabulary_smaller_than_the_tokenizer_is_refused(tmp_path):
+    small = tmp_path / "small"
+    _tiny_model(vocab_size=256).save_pretrained(small)
+    default_tokenizer().save_pretrained(small)
+    message = _error(["--model", str(small)], tmp_path)
+    assert "256 token embeddings" in message and "4100 ids" in message and "--tokenizer_name" in message
+
+
+def test_missing_offline_data_says_what_to_download(tmp_path):
+    message = _error(["--model", "from_scratch", "--data_dir", str(tmp_path / "nowhere")], tmp_path)
+    assert "code_translation" in message and "java-cs.txt" in message and "SYNPRE_DATA_DIR" in message
+
+
+def test_a_model_that_is_not_there_is_named(tmp_path):
+    message = _error(["--model", str(tmp_path / "no-such-model")], tmp_path)
+    assert "no-such-model" in message and "from_scratch" in message
+
+
+def test_command_line_error_exits_2_with_the_message(tmp_path, monkeypatch, capsys):
+    import runpy
+
+    monkeypatch.setattr(sys, "argv", [str(RECIPE), "--output_dir", str(tmp_path), "--model", "from_scratch"])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(str(RECIPE), run_name="__main__")
+    assert exit_.value.code == 2
+    assert "finetune.py: error: --task is required; valid tasks: cnndm_10k, code_translation" in capsys.readouterr().err
+
+
+def test_decoding_by_length_returns_predictions_in_input_order():
+    torch.manual_seed(0)
+    model = _tiny_model(seed=3).eval()
+    gen = torch.Generator().manual_seed(0)
+    inputs = [torch.randint(3, 4000, (int(n),), generator=gen).tolist() for n in torch.randint(1, 40, (11,), generator=gen)]
+    for beams in (1, 3):
+        one_by_one = [recipe.decode_by_length(model, [x], batch_size=1, max_new_tokens=8, num_beams=beams)[0][0]
+                      for x in inputs]
+        batched, stats = recipe.decode_by_length(model, inputs, batch_size=4, max_new_tokens=8, num_beams=beams)
+        assert batched == one_by_one
+        assert stats["examples"] == 11 and stats["batches"] == 3
+
+
+def test_t5x_brevity_penalty():
+    assert recipe.t5x_brevity_penalty(1, 0.6) == 1.0
+    assert recipe.t5x_brevity_penalty(7, 0.6) == pytest.approx(2 ** 0.6)
+    assert recipe.t5x_brevity_penalty(7, 0.0) == 1.0
+
+
+def test_task_settings_are_the_defaults_and_the_config_file_overrides_them(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("task: code_translation\nmax_steps: 7\n")
+    model_args, data_args, run_args, training_args = recipe.parse_args(
+        ["--config", str(config), "--eval_steps", "3", "--output_dir", str(tmp_path)])
+    assert training_args.max_steps == 7 and training_args.eval_steps == 3  # file, then command line
+    assert training_args.learning_rate == 0.003 and training_args.per_device_train_batch_size == 32  # the paper's
+    assert training_args.generation_num_beams == 4 and run_args.beam_alpha == 0.6 and run_args.z_loss == 1e-4
+    assert data_args.max_source_length == 1024 and model_args.dropout_rate == 0.1
+    assert training_args.max_grad_norm == 0.0
