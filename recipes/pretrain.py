@@ -44,25 +44,19 @@ the Trainer's ``checkpoint-*`` directories); ``--push_to_hub`` uploads it to ``-
 
 from __future__ import annotations
 
-import difflib
 import json
 import logging
 import math
-import os
 import shlex
 import sys
-import tempfile
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 import datasets
-import numpy as np
-import torch
 import transformers
 from transformers import (
-    HfArgumentParser,
     Seq2SeqTrainer,
     Seq2SeqTrainingArguments,
     T5Config,
@@ -76,11 +70,11 @@ from hf_synpre.data.streaming import (
     DEFAULT_MEGABATCH_BATCHES,
     PreparedStream,
     SyntheticStream,
-    ValidationSet,
     make_validation_set,
     parse_mixture,
 )
 from hf_synpre.modeling import build_t5
+from hf_synpre.recipe_utils import check_output_dir, check_push, parse_args_with_config
 from hf_synpre.tasks import get_task
 from hf_synpre.tokenizer import load_tokenizer, protocol_for
 from hf_synpre.training import (
@@ -194,56 +188,7 @@ ARGUMENT_CLASSES = (ModelArguments, DataTrainingArguments, PretrainArguments, Se
 
 def parse_args(argv: Optional[list] = None):
     """Flags, optionally on top of ``--config file.yaml`` (or a lone ``file.yaml``/``file.json`` argument)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml", ".json")):
-        argv = ["--config", argv[0]]
-    config_path = None
-    for i, arg in enumerate(argv):
-        if arg == "--config" and i + 1 < len(argv):
-            config_path = argv[i + 1]
-        elif arg.startswith("--config="):
-            config_path = arg.split("=", 1)[1]
-    # The file's values become flags placed first, so flags on the command line (later) win.
-    prefix = _config_to_flags(config_path) if config_path else []
-    parser = HfArgumentParser(ARGUMENT_CLASSES)
-    return parser.parse_args_into_dataclasses(args=prefix + argv)
-
-
-def _config_to_flags(path: str) -> list:
-    p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"--config {path}: no such file")
-    text = p.read_text()
-    if p.suffix == ".json":
-        values = json.loads(text)
-    else:
-        import yaml
-
-        values = yaml.safe_load(text) or {}
-    if not isinstance(values, dict):
-        raise ValueError(f"--config {path} must hold a mapping of argument: value, got {type(values).__name__}")
-    known = {f.name for cls in ARGUMENT_CLASSES for f in fields(cls) if f.init}
-    unknown = [k for k in values if k not in known]
-    if unknown:
-        hints = []
-        for k in unknown:
-            close = difflib.get_close_matches(k, known, n=1)
-            hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        raise ValueError(
-            f"unknown key(s) in {path}: {', '.join(hints)}. Keys are the script's arguments; see "
-            "`python recipes/pretrain.py --help`"
-        )
-    flags = []
-    for key, value in values.items():
-        if key == "config" or value is None:
-            continue
-        if isinstance(value, (list, tuple)):
-            flags += [f"--{key}", *map(str, value)]
-        elif isinstance(value, dict):
-            flags += [f"--{key}", json.dumps(value)]
-        else:
-            flags += [f"--{key}", str(value)]
-    return flags
+    return parse_args_with_config(ARGUMENT_CLASSES, argv, "recipes/pretrain.py")
 
 
 # ----------------------------------------------------------------------------------------- checks
@@ -279,40 +224,11 @@ def validate(model_args, data_args, run_args, training_args) -> dict:
 
 
 def _check_output_dir(training_args, run_args) -> None:
-    out = Path(training_args.output_dir or "")
-    if not training_args.output_dir:
-        raise ValueError("set --output_dir")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=out, prefix=".write-test-")
-        os.close(fd)
-        os.remove(probe)
-    except OSError as err:
-        raise ValueError(
-            f"cannot write to --output_dir {out}: {err.strerror or err}. Choose a directory you can write to"
-        ) from None
-    if training_args.resume_from_checkpoint is None and get_last_checkpoint(str(out)) is not None and not run_args.overwrite_output_dir:
-        raise ValueError(
-            f"--output_dir {out} already holds checkpoints. Continue that run with --resume_from_checkpoint true, "
-            "start over with --overwrite_output_dir, or pick another --output_dir"
-        )
+    check_output_dir(training_args.output_dir, training_args.resume_from_checkpoint, run_args.overwrite_output_dir)
 
 
 def _check_push(training_args) -> None:
-    from huggingface_hub import get_token
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
-    if os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}:
-        raise ValueError("--push_to_hub cannot work with HF_HUB_OFFLINE set; unset it or drop --push_to_hub")
-    repo_id = training_args.hub_model_id or Path(training_args.output_dir).resolve().name
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError as err:
-        raise ValueError(f"--hub_model_id {repo_id!r} is not a valid Hub repo id: {err}") from None
-    training_args.hub_model_id = repo_id
-    if training_args.hub_token is None and get_token() is None:
-        raise ValueError("--push_to_hub needs a Hugging Face token: set HF_TOKEN or run `hf auth login`")
+    check_push(training_args)
 
 
 def check_lengths(data_args, model, max_input: int, max_target: int) -> None:
