@@ -293,12 +293,14 @@ def _sample_set(rng, n, lo, hi, p):
     x[s_pos] = part_tok
     other = np.flatnonzero(~in_s)
     n_other = lengths - k
-    # k_start + U{0..k-1}: a uniformly chosen part of the same row, as the high word of u32 * k
-    # (deviation from uniform <= k / 2**32 per value)
-    part = uniform_u32(rng, len(other)).astype(np.uint64)
-    part *= np.repeat(k.astype(np.uint64), n_other)
-    part >>= np.uint64(32)
-    part = part.astype(np.int64) + np.repeat(k_start, n_other)
+    # k_start + U{0..k-1}: a uniformly chosen part of the same row, = k_start + floor(u32 * k / 2**32)
+    # (deviation from uniform <= k / 2**32 per value). In float64 every step is exact (u32 * k < 2**40,
+    # plus k_start < 2**21), and one repeat of a complex (scale, offset) pair serves both per-row terms.
+    per_row = np.repeat((k * 2.0**-32) + 1j * k_start, n_other)
+    u = uniform_u32(rng, len(other)).astype(np.float64)
+    u *= per_row.real
+    u += per_row.imag
+    part = u.astype(np.int64)
     x[other] = part_tok[part]
     # first occurrence of every part: its S position, unless a copy of it comes earlier
     first = s_pos.copy()
