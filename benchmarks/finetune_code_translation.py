@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from hf_synpre.recipe_utils import write_json_atomic
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 CONFIG = REPO / "recipes" / "configs" / "finetune_code_translation_cpu.yaml"
@@ -121,11 +123,7 @@ def write_report(runs: list, name: str, checkpoint: Path, selection: dict, extra
         "summary": summarise(runs),
         "runs": runs,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_json_atomic(RESULTS / f"{name}.json", report)
     plot(runs, RESULTS / f"{name}.png")
     return report
 

@@ -16,7 +16,6 @@ Prints a table and writes JSON:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import shutil
@@ -30,9 +29,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import paper_sized_protocol, rate  # noqa: E402
 
+from hf_synpre.recipe_utils import write_json_atomic
 from hf_synpre import load_synthetic, protocol_for
 from hf_synpre.tasks import BLOCK_SIZE, TASKS, generate_block, get_task
-from dataclasses import replace
 
 
 def per_example_set_baseline(n: int, lo: int = 10, hi: int = 220, seed: int = 0) -> list:
@@ -110,12 +109,7 @@ def main(argv=None):
         print(f"\npaper-size Set (1,050,000 generated -> {sizes}) to Arrow, num_proc={args.num_proc}: {wall:.1f} s")
         result["paper_size_set_build"] = {"seconds": round(wall, 2), "num_proc": args.num_proc, "splits": sizes}
 
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = out.with_suffix(".json.tmp")
-    tmp_out.write_text(json.dumps(result, indent=2))
-    os.replace(tmp_out, out)
-    print(f"\nwrote {out}")
+    print(f"\nwrote {write_json_atomic(args.output, result)}")
 
 
 if __name__ == "__main__":

@@ -13,12 +13,9 @@ paper); nonsense summarisation tokenises with the shipped default tokenizer. Pri
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import sys
-import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import paper_sized_protocol, rate  # noqa: E402
 
+from hf_synpre.recipe_utils import write_json_atomic
 from hf_synpre import default_tokenizer, protocol_for
 from hf_synpre.tasks import Ragged, generate
 from hf_synpre.tasks.nesting import sentence_length_histogram
@@ -172,12 +170,7 @@ def main(argv=None):
         "protocols": {"lime/nesting/span": "T5 sampling range 2..31999", "nonsense_summary": "shipped default tokenizer"},
         "examples_per_second_one_core": results,
     }
-    path = Path(args.output)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(out, indent=2))
-    os.replace(tmp, path)
-    print(f"\nwrote {path}")
+    print(f"\nwrote {write_json_atomic(args.output, out)}")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ Prints a table and writes ``benchmarks/results/train_throughput.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from hf_synpre.recipe_utils import write_json_atomic
 from hf_synpre import protocol_for
 from hf_synpre.data.streaming import SyntheticStream
 from hf_synpre.modeling import build_t5
@@ -169,10 +169,7 @@ def main():
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    tmp = RESULTS / ".train_throughput.json.tmp"
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, RESULTS / "train_throughput.json")
+    write_json_atomic(RESULTS / "train_throughput.json", result)
 
     print(f"{'measure':48s} {'value':>12s}   target")
     print(f"{'hand-written loop, real tokens/s':48s} {result['hand_loop_tokens_per_s']:12.0f}")

@@ -41,7 +41,6 @@ def generate_to_disk(
     **config,
 ):
     """Build ``task`` with the builder and save it under ``output`` atomically. Returns the DatasetDict."""
-    import datasets
 
     from .data import SyntheticTasks
     from .tasks import get_task

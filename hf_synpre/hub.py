@@ -45,6 +45,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .citation import CITATION, PAPER, PAPER_URL
+
 __all__ = [
     "DEFAULT_NAMESPACE",
     "PublishError",
@@ -59,8 +61,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DEFAULT_NAMESPACE = "synpre"
-PAPER = "Insights into Pre-training via Simpler Synthetic Tasks (Wu, Li, Liang, NeurIPS 2022)"
-PAPER_URL = "https://arxiv.org/abs/2206.10139"
 LICENSE = "apache-2.0"
 # Trainer output dirs hold intermediate checkpoints and TensorBoard logs: not part of the model.
 MODEL_IGNORE_PATTERNS = ("checkpoint-*", "checkpoint-*/**", "runs/**", "**/__pycache__/**", ".git/**", ".cache/**")
@@ -205,7 +205,6 @@ def dataset_card(config, dataset, repo_id: str, *, download_size: int | None = N
     import datasets
     from huggingface_hub import DatasetCardData
 
-    from .data.builder import CITATION
     from .tasks import get_task
 
     task = get_task(config.task)
@@ -440,7 +439,6 @@ def model_card(
     if it has none."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-    from .data.builder import CITATION
 
     metrics = {k: float(v) for k, v in (metrics or {}).items()}
     name = repo_id.split("/")[-1]

@@ -12,7 +12,8 @@ Public API:
     check_push(training_args)  -- a valid repo id and a token, before any training
     resolve_resume(resume, output_dir) -> checkpoint path or None ("true"/"last" = the latest one)
     write_json_atomic(path, obj) -- written under a temporary name, then renamed
-    PAPER, PAPER_URL, CITATION
+    run_recipe(main)           -- ``main()``; a ValueError becomes ``<script>: error: ...`` and exit 2
+    PAPER, PAPER_URL, CITATION (from hf_synpre.citation)
 
 Every check raises ``ValueError`` whose message says what was wrong and how to fix it; the recipes turn
 it into ``<script>: error: <message>`` and exit status 2, before any data or model is built.
@@ -27,7 +28,9 @@ import sys
 import tempfile
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Callable, Iterable, Optional, Sequence
+
+from .citation import CITATION, PAPER, PAPER_URL
 
 __all__ = [
     "CITATION",
@@ -40,17 +43,9 @@ __all__ = [
     "last_flag_value",
     "parse_args_with_config",
     "resolve_resume",
+    "run_recipe",
     "write_json_atomic",
 ]
-
-PAPER = "Insights into Pre-training via Simpler Synthetic Tasks (Wu, Li, Liang, NeurIPS 2022)"
-PAPER_URL = "https://arxiv.org/abs/2206.10139"
-CITATION = """@inproceedings{wu2022insights,
-  title     = {Insights into Pre-training via Simpler Synthetic Tasks},
-  author    = {Wu, Yuhuai and Li, Felix and Liang, Percy},
-  booktitle = {Advances in Neural Information Processing Systems},
-  year      = {2022}
-}"""
 
 
 # ----------------------------------------------------------------------------------------- arguments
@@ -170,7 +165,7 @@ def check_push(training_args) -> str:
     except HFValidationError as err:
         raise ValueError(f"--hub_model_id {repo_id!r} is not a valid Hub repo id: {err}") from None
     training_args.hub_model_id = repo_id
-    if training_args.hub_token is None and get_token() is None:
+    if getattr(training_args, "hub_token", None) is None and get_token() is None:
         raise ValueError("--push_to_hub needs a Hugging Face token: set HF_TOKEN or run `hf auth login`")
     return repo_id
 
@@ -215,3 +210,13 @@ def _jsonable(value):
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+# ----------------------------------------------------------------------------------------- entry point
+def run_recipe(main: Callable[[], Any]) -> None:
+    """Run a recipe's ``main``: a ``ValueError`` (bad input) is printed without a traceback, exit status 2."""
+    try:
+        main()
+    except ValueError as err:
+        print(f"{Path(sys.argv[0]).name}: error: {err}", file=sys.stderr)
+        sys.exit(2)

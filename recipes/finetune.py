@@ -80,6 +80,7 @@ from hf_synpre.recipe_utils import (
     CITATION,
     PAPER,
     PAPER_URL,
+    run_recipe,
     check_output_dir,
     check_push,
     config_path_from_argv,
@@ -844,8 +845,4 @@ def _write_jsonl(path: Path, rows) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except ValueError as err:
-        print(f"{Path(sys.argv[0]).name}: error: {err}", file=sys.stderr)
-        sys.exit(2)
+    run_recipe(main)

@@ -43,6 +43,7 @@ from pathlib import Path
 
 from transformers import HfArgumentParser
 
+from hf_synpre.recipe_utils import CITATION, PAPER, PAPER_URL, check_push, run_recipe
 from hf_synpre.statistics import (
     ParameterStatistics,
     Scheme,
@@ -59,15 +60,6 @@ logger = logging.getLogger("from_statistics")
 #: that name would make ``load_statistics(output_dir)`` return the *source's* statistics.
 SOURCE_STATISTICS_FILENAME = "source_parameter_statistics.json"
 
-PAPER = "Insights into Pre-training via Simpler Synthetic Tasks (Wu, Li, Liang, NeurIPS 2022)"
-PAPER_URL = "https://arxiv.org/abs/2206.10139"
-CITATION = """@inproceedings{wu2022insights,
-  title     = {Insights into Pre-training via Simpler Synthetic Tasks},
-  author    = {Wu, Yuhuai and Li, Felix and Liang, Percy},
-  booktitle = {Advances in Neural Information Processing Systems},
-  year      = {2022},
-  url       = {https://arxiv.org/abs/2206.10139}
-}"""
 
 
 @dataclass
@@ -143,27 +135,10 @@ def validate(init_args: InitArguments, out_args: OutputArguments) -> Scheme:
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not out_args.overwrite_output_dir:
         raise ValueError(f"Output directory {out} exists and is not empty. Use --overwrite_output_dir to replace it.")
     if out_args.push_to_hub:
-        _validate_push(out_args)
+        check_push(out_args)
     elif out_args.hub_model_id:
         logger.warning("--hub_model_id is ignored without --push_to_hub.")
     return scheme
-
-
-def _validate_push(out_args: OutputArguments) -> None:
-    from huggingface_hub import get_token
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
-    if os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}:
-        raise ValueError("--push_to_hub cannot work with HF_HUB_OFFLINE set; unset it or drop --push_to_hub.")
-    repo_id = out_args.hub_model_id or Path(out_args.output_dir).resolve().name
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError as err:
-        raise ValueError(f"--hub_model_id {repo_id!r} is not a valid Hub repo id: {err}") from None
-    out_args.hub_model_id = repo_id
-    if get_token() is None:
-        raise ValueError("--push_to_hub needs a Hugging Face token: set HF_TOKEN or run `hf auth login`.")
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -337,8 +312,4 @@ def _push(out: Path, out_args: OutputArguments, scheme: Scheme, init_args: InitA
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except ValueError as err:
-        print(f"{Path(sys.argv[0]).name}: error: {err}", file=sys.stderr)
-        sys.exit(2)
+    run_recipe(main)

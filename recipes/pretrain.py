@@ -63,7 +63,6 @@ from transformers import (
     T5ForConditionalGeneration,
     set_seed,
 )
-from transformers.trainer_utils import get_last_checkpoint
 
 from hf_synpre.data import load_synthetic
 from hf_synpre.data.streaming import (
@@ -74,7 +73,16 @@ from hf_synpre.data.streaming import (
     parse_mixture,
 )
 from hf_synpre.modeling import build_t5
-from hf_synpre.recipe_utils import check_output_dir, check_push, parse_args_with_config
+from hf_synpre.recipe_utils import (
+    CITATION,
+    PAPER,
+    PAPER_URL,
+    check_output_dir,
+    check_push,
+    parse_args_with_config,
+    resolve_resume,
+    run_recipe,
+)
 from hf_synpre.tasks import get_task
 from hf_synpre.tokenizer import load_tokenizer, protocol_for
 from hf_synpre.training import (
@@ -92,8 +100,6 @@ from hf_synpre.training import (
 
 logger = logging.getLogger("pretrain")
 
-PAPER = "Insights into Pre-training via Simpler Synthetic Tasks (Wu, Li, Liang, NeurIPS 2022)"
-PAPER_URL = "https://arxiv.org/abs/2206.10139"
 SELECTED_DIRNAME = "selected"
 
 
@@ -217,18 +223,10 @@ def validate(model_args, data_args, run_args, training_args) -> dict:
         raise ValueError(f"--num_validation must be >= 1, got {data_args.num_validation}")
     if run_args.optimizer == "adafactor_rsqrt" and training_args.warmup_steps < 1:
         raise ValueError("the rsqrt schedule needs --warmup_steps >= 1 (its plateau; paper: 10000)")
-    _check_output_dir(training_args, run_args)
-    if training_args.push_to_hub:
-        _check_push(training_args)
-    return mixture
-
-
-def _check_output_dir(training_args, run_args) -> None:
     check_output_dir(training_args.output_dir, training_args.resume_from_checkpoint, run_args.overwrite_output_dir)
-
-
-def _check_push(training_args) -> None:
-    check_push(training_args)
+    if training_args.push_to_hub:
+        check_push(training_args)
+    return mixture
 
 
 def check_lengths(data_args, model, max_input: int, max_target: int) -> None:
@@ -388,11 +386,7 @@ Accuracies are teacher-forced (argmax of the logits against the targets, EOS inc
 ## Citation
 
 ```bibtex
-@inproceedings{{wu2022insights,
-  title     = {{Insights into Pre-training via Simpler Synthetic Tasks}},
-  author    = {{Wu, Yuhuai and Li, Felix and Liang, Percy}},
-  booktitle = {{Advances in Neural Information Processing Systems}},
-  year      = {{2022}}
+{CITATION}
 }}
 ```
 """
@@ -411,15 +405,7 @@ def main(argv: Optional[list] = None) -> Path:
     mixture = validate(model_args, data_args, run_args, training_args)
 
     # Resume: the Trainer restores weights, optimiser, scheduler and RNG; the stream is positioned here.
-    resume = training_args.resume_from_checkpoint
-    if isinstance(resume, str) and resume.lower() in ("true", "last"):
-        resume = get_last_checkpoint(training_args.output_dir)
-        if resume is None:
-            raise ValueError(f"--resume_from_checkpoint true: no checkpoint-* in {training_args.output_dir}")
-    elif isinstance(resume, str) and resume.lower() in ("false", "none", ""):
-        resume = None
-    if resume is not None and not Path(resume, "trainer_state.json").is_file():
-        raise ValueError(f"--resume_from_checkpoint {resume} is not a Trainer checkpoint (no trainer_state.json)")
+    resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
 
     set_seed(training_args.seed)
     tokenizer = load_tokenizer(model_args.tokenizer_name)
@@ -530,8 +516,4 @@ def _push(folder: Path, training_args, selection: dict, tasks) -> None:
     print(f"Pushed to {pub.url} ({pub.commit_url or pub.commit_oid})", flush=True)
 
 if __name__ == "__main__":
-    try:
-        main()
-    except ValueError as err:
-        print(f"{Path(sys.argv[0]).name}: error: {err}", file=sys.stderr)
-        sys.exit(2)
+    run_recipe(main)

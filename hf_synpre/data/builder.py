@@ -34,6 +34,7 @@ import pyarrow as pa
 import datasets
 
 from ..tasks import BLOCK_SIZE, TASKS, Examples, Ragged, TokenProtocol, generate_block, get_task
+from ..citation import CITATION
 from ..tokenizer import DEFAULT_TOKENIZER, protocol_for
 
 __all__ = ["SyntheticTaskConfig", "SyntheticTasks", "load_synthetic", "dedup_plan", "PAPER_NUM_TRAIN", "PAPER_NUM_VALIDATION"]
@@ -348,13 +349,6 @@ class SyntheticTasks(datasets.ArrowBasedBuilder):
             yield datasets.builder.Key(0, block), table
 
 
-CITATION = """@inproceedings{wu2022insights,
-  title     = {Insights into Pre-training via Simpler Synthetic Tasks},
-  author    = {Wu, Yuhuai and Li, Felix and Liang, Percy},
-  booktitle = {Advances in Neural Information Processing Systems},
-  year      = {2022},
-  url       = {https://arxiv.org/abs/2206.10139}
-}"""
 
 
 def load_synthetic(

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import difflib
 import zlib
-from dataclasses import dataclass
 from typing import Optional, Tuple, Union
 
 import numpy as np
 
 from .protocol import TokenProtocol
-from .ragged import Examples, Ragged, concat_rows
-from .simple import SIMPLE_TASKS, SimpleTask, Task
+from .ragged import Examples, Ragged
+from .simple import SIMPLE_TASKS, Task
 
 __all__ = [
     "TASK_NAMES",

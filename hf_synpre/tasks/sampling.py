@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .protocol import TokenProtocol
-from .ragged import INT, Ragged, positions_in_row, row_ids
+from .ragged import INT, Ragged, row_ids
 
 __all__ = [
     "tokens",

@@ -24,7 +24,6 @@ from .sampling import (
     distinct_rows,
     first_occurrence_mask,
     positive_partition,
-    row_counts,
     row_index,
     shuffle_rows,
     tokens,
