@@ -210,6 +210,11 @@ class FinetuneArguments:
         default=0.6, metadata={"help": "t5x brevity penalty exponent: beams ranked by log p / ((5 + length) / 6) ** alpha."}
     )
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Start over in an output_dir that has checkpoints."})
+    decode: bool = field(
+        default=True,
+        metadata={"help": "Decode the infer split for the task metric; false: only its teacher-forced token accuracy "
+                  "(always computed, cheap)."},
+    )
 
 
 ARGUMENT_CLASSES = (ModelArguments, DataArguments, FinetuneArguments, Seq2SeqTrainingArguments)
@@ -302,16 +307,17 @@ def parse_model_spec(spec: str) -> Tuple[str, Optional[str], Optional[str]]:
     if spec == FROM_STATISTICS or spec.startswith(FROM_STATISTICS + ":"):
         rest = spec[len(FROM_STATISTICS) + 1:]
         source, _, scheme = rest.partition(":")
-        if not source:
-            raise ValueError(
-                f"--model {spec!r}: name the statistics source, e.g. 'from_statistics:runs/set/selected' or "
-                "'from_statistics:runs/set/selected:Whole Model Scale'"
-            )
         from hf_synpre.statistics import get_scheme
 
         scheme = scheme or DEFAULT_SCHEME
-        get_scheme(scheme)  # unknown scheme -> the valid names
-        return FROM_STATISTICS, source, scheme
+        needs_source = get_scheme(scheme).needs_source  # unknown scheme -> the valid names
+        if not source and needs_source:
+            raise ValueError(
+                f"--model {spec!r}: name the statistics source, e.g. 'from_statistics:runs/set/selected' or "
+                "'from_statistics:runs/set/selected:Whole Model Scale' (only 'Pre-attn LN Constant' needs none: "
+                "'from_statistics::Pre-attn LN Constant')"
+            )
+        return FROM_STATISTICS, source or None, scheme
     return "checkpoint", spec, None
 
 
@@ -327,9 +333,15 @@ def load_model_and_tokenizer(model_args, data_args, seed: int):
     elif kind == FROM_STATISTICS:
         from hf_synpre.statistics import from_statistics
 
-        tokenizer = _tokenizer_for(model_args.tokenizer_name, source, required=False)
-        model = from_statistics(source, scheme=scheme, seed=seed)
-        _check_vocabulary(model.config, tokenizer, f"the model built from {source}'s statistics")
+        if source is None:  # Table 3: a constant, no statistics; the architecture as for from_scratch
+            tokenizer = load_tokenizer(model_args.tokenizer_name or "default")
+            config = _scratch_config(model_args, tokenizer)
+            _check_vocabulary(config, tokenizer, "the from_statistics config")
+            model = from_statistics(None, scheme=scheme, config=config, seed=seed)
+        else:
+            tokenizer = _tokenizer_for(model_args.tokenizer_name, source, required=False)
+            model = from_statistics(source, scheme=scheme, seed=seed)
+            _check_vocabulary(model.config, tokenizer, f"the model built from {source}'s statistics")
         info = {"kind": kind, "source": source, "scheme": scheme}
     else:
         try:
@@ -625,11 +637,15 @@ def model_card(results: dict, model, task, training_args, command: str, name: st
     sel = results["selection"]
     test = results.get("test")
     if test:
-        metrics_rows = "\n".join(f"| {test['split']} {k} | {v:.2f} |" for k, v in test["metrics"].items())
-        dec = test["decoding"]
-        decoding = (f"{'greedy' if dec['num_beams'] == 1 else 'beam search, ' + str(dec['num_beams']) + ' beams, t5x brevity penalty alpha ' + str(dec['beam_alpha'])}, "
-                    f"up to {dec['max_decode_length']} tokens; {test['examples']} examples at {dec['examples_per_second']:.1f} examples/s")
-        test_rows = f"{metrics_rows}\n| decoding | {decoding} |\n"
+        test_rows = f"| {test['split']} teacher-forced token accuracy | {test['teacher_forced']['token_accuracy']:.4f} |\n"
+        if "decoding" in test:
+            metrics_rows = "\n".join(f"| {test['split']} {k} | {v:.2f} |" for k, v in test["metrics"].items())
+            dec = test["decoding"]
+            decoding = (f"{'greedy' if dec['num_beams'] == 1 else 'beam search, ' + str(dec['num_beams']) + ' beams, t5x brevity penalty alpha ' + str(dec['beam_alpha'])}, "
+                        f"up to {dec['max_decode_length']} tokens; {test['examples']} examples at {dec['examples_per_second']:.1f} examples/s")
+            test_rows += f"{metrics_rows}\n| decoding | {decoding} |\n"
+        else:
+            test_rows += f"| {test['split']} decoding | not run (`--decode false`) |\n"
     else:
         test_rows = "| test | (not decoded yet: training in progress) |\n"
     hp = results["hyperparameters"]
@@ -769,26 +785,42 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     results["train_seconds"] = round(train_seconds, 1)
     best = T5ForConditionalGeneration.from_pretrained(selected_dir).to(training_args.device)
     infer = splits["infer"]
-    token_ids, stats = decode_by_length(
-        best, list(infer["inputs"]), batch_size=training_args.per_device_eval_batch_size,
-        max_new_tokens=training_args.generation_max_length, num_beams=training_args.generation_num_beams,
-        beam_alpha=run_args.beam_alpha, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-    )
-    predictions = [p.strip() for p in tokenizer.batch_decode(token_ids, skip_special_tokens=True)]
-    references = list(infer["references"])
-    metrics = task.compute_metrics(predictions, references)
+    # Teacher-forced token accuracy of the selected model on the infer split: the validation metric's
+    # twin, measured where nothing was selected on it (a fine-grained test metric for small models).
+    trainer.model.load_state_dict(best.state_dict())
+    trainer.remove_callback(selection)  # the selection is made; this evaluation must not take part in it
+    forced = trainer.evaluate(eval_dataset=infer.remove_columns("references"), metric_key_prefix="test")
     results["test"] = {
         "split": data_args.infer_eval_split,
-        "examples": len(predictions),
+        "examples": len(infer),
         "step": results["selection"]["step"],
-        "metrics": metrics,
-        "report_metric": task.report_metric,
-        "report_value": metrics[task.report_metric],
-        "decoding": {"num_beams": training_args.generation_num_beams, "beam_alpha": run_args.beam_alpha,
-                     "max_decode_length": training_args.generation_max_length, **stats},
+        "teacher_forced": {"token_accuracy": forced["test_token_accuracy"],
+                           "sequence_accuracy": forced.get("test_sequence_accuracy"), "loss": forced.get("test_loss")},
     }
-    _write_jsonl(out / f"predictions_{data_args.infer_eval_split}.jsonl",
-                 ({"index": i, "prediction": p, "reference": r} for i, (p, r) in enumerate(zip(predictions, references))))
+    metrics, decoded = {}, ""
+    if run_args.decode:
+        token_ids, stats = decode_by_length(
+            best, list(infer["inputs"]), batch_size=training_args.per_device_eval_batch_size,
+            max_new_tokens=training_args.generation_max_length, num_beams=training_args.generation_num_beams,
+            beam_alpha=run_args.beam_alpha, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        )
+        predictions = [p.strip() for p in tokenizer.batch_decode(token_ids, skip_special_tokens=True)]
+        references = list(infer["references"])
+        metrics = task.compute_metrics(predictions, references)
+        results["test"].update({
+            "examples": len(predictions),
+            "metrics": metrics,
+            "report_metric": task.report_metric,
+            "report_value": metrics[task.report_metric],
+            "decoding": {"num_beams": training_args.generation_num_beams, "beam_alpha": run_args.beam_alpha,
+                         "max_decode_length": training_args.generation_max_length, **stats},
+        })
+        _write_jsonl(out / f"predictions_{data_args.infer_eval_split}.jsonl",
+                     ({"index": i, "prediction": p, "reference": r}
+                      for i, (p, r) in enumerate(zip(predictions, references))))
+        beams = "greedy" if training_args.generation_num_beams == 1 else f"{training_args.generation_num_beams} beams"
+        decoded = (", " + ", ".join(f"{k} {v:.2f}" for k, v in metrics.items())
+                   + f" on {len(predictions)} examples ({stats['examples_per_second']:.1f} examples/s decoding, {beams})")
     write_json_atomic(out / RESULTS_FILENAME, results)
     write_json_atomic(selected_dir / RESULTS_FILENAME, results)
     _write_text_atomic(selected_dir / "README.md", model_card(results, best, task, training_args, command, name))
@@ -796,21 +828,21 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     if push:
         from hf_synpre.hub import publish_model
 
+        split = results["test"]["split"]
         published = publish_model(
             selected_dir, training_args.hub_model_id,
             base_model=model_info["source"] if model_info["kind"] == "checkpoint" and not Path(model_info["source"]).exists() else None,
             datasets=[task.hub_id], tags=["finetuned", task.name],
-            metrics={f"{results['test']['split']}_{k}": v for k, v in metrics.items()},
+            metrics={f"{split}_teacher_forced_token_accuracy": forced["test_token_accuracy"],
+                     **{f"{split}_{k}": v for k, v in metrics.items()}},
             statistics_scheme=model_info.get("scheme"), private=training_args.hub_private_repo,
             token=training_args.hub_token,
         )
         print(f"Pushed to {published}", flush=True)
     print(
         f"{task.name}: selected step {results['selection']['step']} of {results['steps']} (validation token accuracy "
-        f"{results['selection']['validation_token_accuracy']:.4f}); {data_args.infer_eval_split} "
-        + ", ".join(f"{k} {v:.2f}" for k, v in metrics.items())
-        + f" on {len(predictions)} examples ({stats['examples_per_second']:.1f} examples/s decoding, "
-        f"{'greedy' if training_args.generation_num_beams == 1 else str(training_args.generation_num_beams) + ' beams'}); "
+        f"{results['selection']['validation_token_accuracy']:.4f}); {data_args.infer_eval_split} teacher-forced token "
+        f"accuracy {forced['test_token_accuracy']:.4f}{decoded or ' (not decoded: --decode false)'}; "
         f"{train_seconds:.0f} s of training -> {out / RESULTS_FILENAME}",
         flush=True,
     )

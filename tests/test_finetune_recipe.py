@@ -116,6 +116,32 @@ def test_end_to_end_run_reports_the_test_metric_of_the_best_validation_step(chec
     assert f"selected step | {results['selection']['step']} of 6" in card
     assert "test em" in card and "beam search, 2 beams" in card
 
+    # The selected model's teacher-forced test accuracy, recomputed here by hand.
+    forced = results["test"]["teacher_forced"]
+    targets = [tok(t, add_special_tokens=False)["input_ids"][:63] + [tok.eos_token_id] for t in test["targets"]]
+    right = total = 0
+    with torch.no_grad():
+        for ids, target in zip(inputs, targets):
+            logits = best(input_ids=torch.tensor([ids + [tok.eos_token_id]]), labels=torch.tensor([target])).logits
+            right += int((logits.argmax(-1)[0] == torch.tensor(target)).sum())
+            total += len(target)
+    assert forced["token_accuracy"] == pytest.approx(right / total, abs=1e-6)
+    assert f"test teacher-forced token accuracy | {forced['token_accuracy']:.4f}" in card
+
+
+def test_decode_false_reports_only_the_teacher_forced_test_accuracy(checkpoint, tmp_path):
+    results = recipe.main([*TINY_RUN, "--max_steps", "2", "--model", str(checkpoint), "--decode", "false",
+                           "--output_dir", str(tmp_path)])
+    test = results["test"]
+    assert set(test) == {"split", "examples", "step", "teacher_forced"} and test["examples"] == 12
+    assert 0.0 <= test["teacher_forced"]["token_accuracy"] <= 1.0
+    assert not (tmp_path / "predictions_test.jsonl").exists()
+    saved = json.loads((tmp_path / "finetune_results.json").read_text())
+    assert saved["test"] == json.loads(json.dumps(test))
+    assert "not run (`--decode false`)" in (tmp_path / "selected" / "README.md").read_text()
+    # the test evaluation takes no part in the selection
+    assert results["selection"]["step"] == _argmax_first(results["validation_history"])
+
 
 def test_from_statistics_model_fine_tunes(checkpoint, tmp_path):
     results = recipe.main([*TINY_RUN, "--max_steps", "2", "--infer_eval_examples", "4",
@@ -125,6 +151,26 @@ def test_from_statistics_model_fine_tunes(checkpoint, tmp_path):
     assert results["model"]["transfer_embeddings"] is False
     assert (tmp_path / "selected" / "model.safetensors").is_file()
     assert 'scheme "Whole Model Scale"' in (tmp_path / "selected" / "README.md").read_text()
+
+
+def test_pre_attn_ln_constant_needs_no_source(tmp_path):
+    """Table 3: from scratch, every pre-attention LayerNorm scale set to 0.4, nothing loaded."""
+    args = recipe.ModelArguments(model="from_statistics::Pre-attn LN Constant",
+                                 config_overrides=",".join(f"{k}={v}" for k, v in TINY_ARCH.items()))
+    data = recipe.DataArguments(task="code_translation", max_source_length=64, max_target_length=64)
+    model, _, info = recipe.load_model_and_tokenizer(args, data, seed=3)
+    assert info["kind"] == "from_statistics" and info["source"] is None
+    assert model.config.d_model == 32 and model.config.vocab_size == 4224  # 4,100 ids rounded up to 128, as t5x
+    fresh = build_t5(model.config, init="t5x", seed=3).state_dict()
+    pre_attn = {"encoder.block.0.layer.0.layer_norm.weight", "decoder.block.0.layer.0.layer_norm.weight",
+                "decoder.block.0.layer.1.layer_norm.weight"}
+    for name, tensor in model.state_dict().items():
+        if name in pre_attn:
+            assert torch.all(tensor == 0.4), name
+        else:
+            assert torch.equal(tensor, fresh[name]), name
+    with pytest.raises(ValueError, match="name the statistics source"):
+        recipe.parse_model_spec("from_statistics::Per Param Mean/SD")
 
 
 def test_reinit_token_embeddings_replaces_only_the_embedding(checkpoint):

@@ -1,0 +1,213 @@
+"""recipes/reproduce.py: the plan of stages, the benefit arithmetic, caching, and a tiny end-to-end run."""
+
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hf_synpre.data.natural import corpus_fingerprint, python_stdlib_files, span_corruption_corpus
+from hf_synpre.downstream import find_data_dir
+from hf_synpre.tasks.span_corruption import sentinel_ids
+from hf_synpre.tokenizer import default_tokenizer, protocol_for
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPE = REPO / "recipes" / "reproduce.py"
+
+
+def _load_recipe():
+    spec = importlib.util.spec_from_file_location("reproduce_recipe", RECIPE)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+recipe = _load_recipe()
+
+
+# ----------------------------------------------------------------------------------------- plan
+def test_the_mini_core_plan(tmp_path):
+    conditions = recipe.parse_conditions("core")
+    assert conditions == ["random", "natural", "set", "identity", "lime", "stats_set"]
+    stages = recipe.plan(recipe.SCALES["mini"], conditions, ["code_translation"], 3, tmp_path)
+    keys = [s.key for s in stages]
+    assert keys[:5] == ["corpus/natural", "pretrain/natural", "pretrain/set", "pretrain/identity", "pretrain/lime"]
+    finetunes = [s for s in stages if s.kind == "finetune"]
+    assert len(finetunes) == 6 * 3 and len(stages) == 1 + 4 + 18  # one pre-training per condition, shared by seeds
+    by_key = {s.key: s for s in stages}
+    for s in stages:  # dependencies come first, so a scheduler in list order never waits on a later stage
+        assert all(keys.index(d) < keys.index(s.key) for d in s.deps)
+
+    def flag(stage, name):  # the last occurrence wins, as on a command line
+        return stage.argv[max(i for i, a in enumerate(stage.argv) if a == name) + 1]
+
+    natural = by_key["pretrain/natural"]
+    assert natural.deps == ["corpus/natural"]
+    assert flag(natural, "--data") == str(tmp_path / "runs" / "corpus/natural" / "data")
+    assert flag(natural, "--selection_rule") == "best"
+    assert flag(by_key["pretrain/set"], "--task") == "set" and flag(by_key["pretrain/set"], "--max_steps") == "3500"
+    assert flag(by_key["pretrain/lime"], "--max_source_length") == "128"
+
+    stats = by_key["finetune/code_translation/stats_set/seed2"]
+    assert stats.deps == ["pretrain/set"] and stats.seed == 2 and flag(stats, "--seed") == "2"
+    assert flag(stats, "--model") == f"from_statistics:{tmp_path / 'runs' / 'pretrain/set' / 'selected'}:Per Param Mean/SD"
+    assert flag(by_key["finetune/code_translation/random/seed0"], "--model") == "from_scratch"
+    assert by_key["finetune/code_translation/random/seed0"].deps == []
+    assert flag(by_key["finetune/code_translation/set/seed1"], "--model") == str(tmp_path / "runs" / "pretrain/set" / "selected")
+    assert flag(stats, "--decode") == "false" and flag(stats, "--max_steps") == "200"
+
+
+def test_the_paper_plan_uses_off_the_shelf_natural_checkpoints(tmp_path):
+    stages = recipe.plan(recipe.SCALES["paper"], recipe.parse_conditions("random,natural,set,preattn_ln"),
+                         ["cnndm_10k", "mtop"], 1, tmp_path)
+    assert [s.key for s in stages if s.kind != "finetune"] == ["pretrain/set"]  # natural is not pre-trained
+    models = {s.key: s.argv[s.argv.index("--model") + 1] for s in stages if s.kind == "finetune"}
+    assert models["finetune/mtop/natural/seed0"] == "google-t5/t5-small"
+    assert models["finetune/cnndm_10k/natural/seed0"] == "google/t5-v1_1-small"
+    assert models["finetune/mtop/preattn_ln/seed0"] == "from_statistics::Pre-attn LN Constant"
+    assert "recipes/configs/paper_t5_small.yaml" in stages[0].argv
+
+
+def test_bad_conditions_say_what_is_valid():
+    with pytest.raises(ValueError, match="unknown condition 'sett'; valid: core, all, random, natural, set"):
+        recipe.parse_conditions("random,natural,sett")
+    with pytest.raises(ValueError, match="must include natural"):
+        recipe.parse_conditions("random,set")
+    assert recipe.parse_conditions("all") == list(recipe.CONDITIONS)
+
+
+def test_unknown_downstream_task_is_refused_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match="code_translation"):
+        recipe.main(["--tasks", "code_translaton", "--output_dir", str(tmp_path)])
+    assert not any(tmp_path.iterdir())
+
+
+# ----------------------------------------------------------------------------------------- arithmetic
+def _results(values):
+    return {"pretraining": {"set": {"validation_token_accuracy": 0.995, "step": 2750}},
+            "finetuning": [{"condition": c, "task": t, "seed": k, "metric": v}
+                           for (c, t), vs in values.items() for k, v in enumerate(vs)]}
+
+
+def test_benefit_is_measured_between_random_and_natural_per_task_then_averaged():
+    values = {("random", "a"): [0.40, 0.42], ("natural", "a"): [0.60, 0.62],
+              ("set", "a"): [0.50, 0.52],  # halfway on task a
+              ("random", "b"): [0.10, 0.10], ("natural", "b"): [0.30, 0.20],
+              ("set", "b"): [0.30, 0.20]}  # all of natural's benefit on task b
+    summary = recipe.summarize(_results(values), ["random", "natural", "set"], ["a", "b"])
+    row = summary["conditions"]["set"]
+    assert row["tasks"]["a"]["benefit"] == pytest.approx(50.0)
+    assert row["tasks"]["b"]["benefit"] == pytest.approx(100.0)
+    assert row["benefit"] == pytest.approx(75.0)
+    assert row["tasks"]["a"]["mean"] == pytest.approx(0.51) and row["tasks"]["a"]["std"] == pytest.approx(math.sqrt(2e-4))
+    # seed by seed: task a gives 50, 50; task b gives 100, 100 -> the average is 75 on both seeds
+    assert row["benefit_std"] == pytest.approx(0.0, abs=1e-9)
+    assert row["pretraining_token_accuracy"] == 0.995 and row["pretraining_step"] == 2750
+    assert summary["conditions"]["random"]["benefit"] == 0.0 and summary["conditions"]["natural"]["benefit"] == 100.0
+    margin = summary["margins"]["a"]
+    assert margin["natural_minus_random"] == pytest.approx(0.20)
+    assert margin["margin_over_noise"] == pytest.approx(0.20 / math.sqrt(2e-4))
+
+
+def test_statistics_rows_report_their_source_pretraining():
+    values = {("random", "a"): [0.4], ("natural", "a"): [0.6], ("stats_set", "a"): [0.45]}
+    summary = recipe.summarize(_results(values), ["random", "natural", "stats_set"], ["a"])
+    row = summary["conditions"]["stats_set"]
+    assert row["benefit"] == pytest.approx(25.0) and row["table"] == 2
+    assert row["pretraining_token_accuracy"] == 0.995  # the Set checkpoint its statistics come from
+
+
+# ----------------------------------------------------------------------------------------- natural corpus
+def test_natural_corpus_is_span_corrupted_stdlib_with_held_out_chunks():
+    tok = default_tokenizer()
+    files = python_stdlib_files()[:4]
+    ds = span_corruption_corpus(files, tok, inputs_length=32, num_validation=8, min_train_examples=0, seed=5)
+    sentinels = set(sentinel_ids(protocol_for(tok)).tolist())
+    for row in list(ds["train"].select(range(20))) + list(ds["validation"]):
+        assert len(row["inputs"]) == 31  # exactly 32 with the EOS the collator appends
+        assert row["targets"][0] == max(sentinels)  # <extra_id_0> opens every target
+        assert any(t in sentinels for t in row["inputs"])
+    # filling the sentinels back in gives the original text, chunk after chunk (the validation is the end)
+    raw = sum(tok([Path(f).read_text(encoding="utf-8", errors="replace") for f in files],
+                  add_special_tokens=False)["input_ids"], [])
+
+    def restore(example):
+        spans, current = {}, None
+        for t in example["targets"]:
+            if t in sentinels:
+                current = t
+                spans[t] = []
+            else:
+                spans[current].append(t)
+        return [x for t in example["inputs"] for x in (spans[t] if t in sentinels else [t])]
+
+    chunk = len(restore(ds["train"][0]))
+    n_train = len(ds["train"])
+    assert restore(ds["train"][0]) == raw[:chunk]
+    assert restore(ds["validation"][0]) == raw[n_train * chunk:(n_train + 1) * chunk]
+    # more epochs of the same chunks with fresh masks when more examples are asked for
+    more = span_corruption_corpus(files, tok, inputs_length=32, num_validation=8, min_train_examples=n_train + 1, seed=5)
+    assert len(more["train"]) == 2 * n_train
+    assert more["train"][n_train]["inputs"] != more["train"][0]["inputs"]
+    assert restore(more["train"][n_train]) == raw[:chunk]
+    assert more["validation"]["inputs"] == ds["validation"]["inputs"]
+    assert corpus_fingerprint(files) == corpus_fingerprint(list(files)) != corpus_fingerprint(files[:3])
+    with pytest.raises(ValueError, match="not more than num_validation"):
+        span_corruption_corpus(files[:1], tok, inputs_length=32, num_validation=10**6)
+
+
+# ----------------------------------------------------------------------------------------- end to end
+TINY = [
+    "--scale", "mini", "--conditions", "random,natural,preattn_ln", "--seeds", "2", "--natural_files", "3",
+    "--natural_validation", "8", "--natural_examples", "200",
+    "--pretrain_args", "--max_steps 4 --eval_steps 2 --save_steps 2 --num_validation 16 --d_model 32 --d_kv 8 "
+                       "--d_ff 64 --num_layers 1 --num_decoder_layers 1",
+    "--finetune_args", "--max_steps 4 --eval_steps 2 --save_steps 4 --learning_rate 0.1 --max_train_samples 32 --max_eval_samples 8 "
+                       "--infer_eval_examples 8 --max_source_length 32 --max_target_length 32 "
+                       "--config_overrides d_model=32,d_kv=8,d_ff=64,num_layers=1,num_decoder_layers=1,num_heads=4,vocab_size=4100",
+]
+
+
+@pytest.mark.skipif(find_data_dir() is None or not (find_data_dir() / "code_translation").is_dir(),
+                    reason="needs the offline code_translation copy ($SYNPRE_DATA_DIR or ../shared/data)")
+def test_tiny_reproduction_writes_tables_and_plots_and_reruns_from_cache(tmp_path):
+    out = tmp_path / "mini"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, str(RECIPE), *TINY, "--output_dir", str(out)], cwd=REPO,
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert len(results["finetuning"]) == 3 * 2 and results["seeds"] == 2
+    assert set(results["pretraining"]) == {"natural"}
+    assert results["natural_corpus"]["source"].endswith("(3 files)")
+    for r in results["finetuning"]:
+        run = json.loads((out / "runs" / f"finetune/code_translation/{r['condition']}/seed{r['seed']}" /
+                          "finetune_results.json").read_text())
+        assert r["metric"] == run["test"]["teacher_forced"]["token_accuracy"]  # the reported number is the run's
+        assert r["selected_step"] == run["selection"]["step"]
+    table = results["summary"]["conditions"]
+    assert table["random"]["benefit"] == 0.0 and table["natural"]["benefit"] == 100.0
+    assert "benefit" in table["preattn_ln"] and table["preattn_ln"]["table"] == 3
+    md = (out / "results.md").read_text()
+    assert "## Table 1: pre-training data" in md and "## Table 3" in md and "Pre-attn LN Constant 0.4" in md
+    assert "gap / max std" in md
+    for png in ("benefit.png", "validation_curves.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+
+    # Everything is cached: a re-run starts no stage and reports the same numbers.
+    logs = {p: p.stat().st_size for p in (out / "runs").rglob("log.txt")}
+    again = subprocess.run([sys.executable, str(RECIPE), *TINY, "--output_dir", str(out)], cwd=REPO,
+                           capture_output=True, text=True, env=env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert {p: p.stat().st_size for p in (out / "runs").rglob("log.txt")} == logs
+    assert json.loads((out / "results.json").read_text())["summary"] == results["summary"]
+
+    # A cached stage made with other settings is refused, not silently reused.
+    changed = [a.replace("--max_steps 4 --eval_steps 2", "--max_steps 6 --eval_steps 2") for a in TINY]
+    with pytest.raises(ValueError, match="was made with other settings"):
+        recipe.main([*changed, "--output_dir", str(out)])
