@@ -199,3 +199,31 @@ def test_prepared_stream_epochs_cover_the_split_in_a_new_order(proto):
     assert epoch0 != epoch1
     with pytest.raises(ValueError, match="fewer than one global batch"):
         PreparedStream(ds, batch_size=64)
+
+
+def test_corpus_tasks_stream_span_corrupted_examples_and_prepared_splits_keep_their_transform(tmp_path):
+    """The nesting language is a corpus (sentences, empty targets): both data paths train on its T5 span
+    corruption, never on the raw rows (whose empty targets a model 'learns' at once)."""
+    from hf_synpre.data import load_synthetic
+    from hf_synpre.data.streaming import PreparedStream, SyntheticStream
+    from hf_synpre.tasks.span_corruption import SpanCorruption
+    from hf_synpre.tasks import generate_block
+    from hf_synpre.tokenizer import default_tokenizer, protocol_for
+
+    protocol = protocol_for(default_tokenizer(), 1000)
+    stream = SyntheticStream({"nesting_language": 1.0}, protocol, length_range=(6, 62), batch_size=16, seed=3)
+    batch = stream.take_batches(1)[0]
+    assert batch.targets.lengths.min() >= 2  # a sentinel and at least one masked token
+    sentinel = int(protocol.task_divider)
+    assert all(row[0] == sentinel for row in batch.targets.to_lists())
+    # the corruption is that of the raw block's rows under the stream's seed, row by row
+    raw = generate_block("nesting_language", protocol, 0, (6, 62), 3)
+    corrupted = SpanCorruption(protocol, seed=3).apply(raw.inputs)
+    pairs = {tuple(i): tuple(t) for i, t in zip(corrupted.inputs.to_lists(), corrupted.targets.to_lists())}
+    for i, t in zip(batch.inputs.to_lists(), batch.targets.to_lists()):
+        assert pairs[tuple(i)] == tuple(t)
+
+    ds = load_synthetic("nesting_language", num_train=64, num_validation=8, cache_dir=str(tmp_path))
+    prepared = PreparedStream(ds["train"], batch_size=8, seed=0).take_batches(1)[0]
+    assert prepared.targets.lengths.min() >= 2
+    assert all(row[0] == sentinel for row in prepared.targets.to_lists())

@@ -210,6 +210,18 @@ def make_validation_set(
     return ValidationSet(Examples.concatenate(parts), names, vseed)
 
 
+def _training_block(task: str, protocol, block: int, length_range, seed: int) -> Examples:
+    """``generate_block``, plus T5 span corruption for corpus tasks (the nesting language), whose rows are
+    sentences with empty targets: the corruption is keyed by (seed, row content), so it is the same in
+    every shard, worker and process."""
+    ex = generate_block(task, protocol, block, length_range, seed)
+    if getattr(get_task(task), "corpus", False):
+        from ..tasks.span_corruption import SpanCorruption
+
+        ex = SpanCorruption(protocol, seed=seed).apply(ex.inputs)
+    return ex
+
+
 def _distinct_examples(task, protocol, count, length_range, seed) -> Examples:
     seen = set()
     keep: List[Tuple[int, int]] = []  # (block, row)
@@ -218,7 +230,7 @@ def _distinct_examples(task, protocol, count, length_range, seed) -> Examples:
     # More blocks than any task with enough distinct inputs needs; beyond it the task is too small.
     max_blocks = 8 + 4 * (count // BLOCK_SIZE + 1)
     while len(keep) < count and block < max_blocks:
-        ex = generate_block(task, protocol, block, length_range, seed)
+        ex = _training_block(task, protocol, block, length_range, seed)
         blocks[block] = ex
         for i, row in enumerate(ex.inputs.to_lists()):
             key = tuple(row)
@@ -427,7 +439,7 @@ class SyntheticStream(_GroupedStream):
         for b in range(first, last + 1):
             ex = self._blocks.get((t, b))
             if ex is None:
-                ex = generate_block(self.tasks[t], self.protocol, b, self.length_range, self.seed)
+                ex = _training_block(self.tasks[t], self.protocol, b, self.length_range, self.seed)
             blocks[(t, b)] = ex
         # Only the blocks of the current megabatch stay cached: consecutive megabatches share a block.
         self._blocks = {k: v for k, v in self._blocks.items() if k[0] != t}
@@ -502,7 +514,10 @@ class PreparedStream(_GroupedStream):
                 f"the training split has {len(dataset)} examples, fewer than one global batch of {batch_size} "
                 "(per_device_train_batch_size x processes); lower the batch size or prepare more examples"
             )
-        self.dataset = dataset.select_columns(["inputs", "targets"]).with_format("arrow")
+        # a transform set on the split (load_synthetic's on-the-fly span corruption of a corpus) is kept
+        fmt = dataset.format
+        self.transform = fmt["format_kwargs"].get("transform") if fmt.get("type") == "custom" else None
+        self.dataset = dataset.with_format(None).select_columns(["inputs", "targets"]).with_format("arrow")
         self.batches_per_epoch = len(dataset) // batch_size
         self.megabatches_per_epoch = -(-self.batches_per_epoch // self.megabatch_batches)
 
@@ -517,6 +532,10 @@ class PreparedStream(_GroupedStream):
         nb = min(self.megabatch_batches, self.batches_per_epoch - first)
         rows = perm[first * self.batch_size : (first + nb) * self.batch_size]
         table = self.dataset[rows.tolist()]
+        if self.transform is not None:
+            out = self.transform({"inputs": table.column("inputs").to_pylist(),
+                                  "targets": table.column("targets").to_pylist()})
+            return Examples(Ragged.from_lists(out["inputs"]), Ragged.from_lists(out["targets"])), nb
         return Examples(_ragged(table.column("inputs")), _ragged(table.column("targets"))), nb
 
 
