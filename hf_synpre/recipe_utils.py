@@ -12,6 +12,7 @@ Public API:
     check_push(training_args)  -- a valid repo id and a token, before any training
     resolve_resume(resume, output_dir) -> checkpoint path or None ("true"/"last" = the latest one)
     write_json_atomic(path, obj) -- written under a temporary name, then renamed
+    write_text_atomic(path, text) -- the same for text
     run_recipe(main)           -- ``main()``; a ValueError becomes ``<script>: error: ...`` and exit 2
     PAPER, PAPER_URL, CITATION (from hf_synpre.citation)
 
@@ -45,6 +46,7 @@ __all__ = [
     "resolve_resume",
     "run_recipe",
     "write_json_atomic",
+    "write_text_atomic",
 ]
 
 
@@ -188,13 +190,17 @@ def resolve_resume(resume: Any, output_dir: str) -> Optional[str]:
 # ----------------------------------------------------------------------------------------- files
 def write_json_atomic(path: os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as indented JSON to ``path`` through a temporary file and a rename."""
+    return write_text_atomic(path, json.dumps(obj, indent=2, default=_jsonable) + "\n")
+
+
+def write_text_atomic(path: os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and a rename: readers never see half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, default=_jsonable)
-            f.write("\n")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:

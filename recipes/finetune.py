@@ -51,8 +51,8 @@ Public API (importable with ``importlib`` from this file, as the tests do): ``ma
 
 from __future__ import annotations
 
+import json
 import logging
-import os
 import shlex
 import sys
 import time
@@ -89,6 +89,7 @@ from hf_synpre.recipe_utils import (
     parse_args_with_config,
     resolve_resume,
     write_json_atomic,
+    write_text_atomic,
 )
 from hf_synpre.tokenizer import load_tokenizer
 from hf_synpre.training import (
@@ -815,15 +816,15 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
             "decoding": {"num_beams": training_args.generation_num_beams, "beam_alpha": run_args.beam_alpha,
                          "max_decode_length": training_args.generation_max_length, **stats},
         })
-        _write_jsonl(out / f"predictions_{data_args.infer_eval_split}.jsonl",
-                     ({"index": i, "prediction": p, "reference": r}
-                      for i, (p, r) in enumerate(zip(predictions, references))))
+        write_text_atomic(out / f"predictions_{data_args.infer_eval_split}.jsonl", "".join(
+            json.dumps({"index": i, "prediction": p, "reference": r}, ensure_ascii=False) + "\n"
+            for i, (p, r) in enumerate(zip(predictions, references))))
         beams = "greedy" if training_args.generation_num_beams == 1 else f"{training_args.generation_num_beams} beams"
         decoded = (", " + ", ".join(f"{k} {v:.2f}" for k, v in metrics.items())
                    + f" on {len(predictions)} examples ({stats['examples_per_second']:.1f} examples/s decoding, {beams})")
     write_json_atomic(out / RESULTS_FILENAME, results)
     write_json_atomic(selected_dir / RESULTS_FILENAME, results)
-    _write_text_atomic(selected_dir / "README.md", model_card(results, best, task, training_args, command, name))
+    write_text_atomic(selected_dir / "README.md", model_card(results, best, task, training_args, command, name))
 
     if push:
         from hf_synpre.hub import publish_model
@@ -855,25 +856,7 @@ def _selection_summary(selection: dict) -> dict:
 
 
 def _dumps(obj) -> str:
-    import json
-
     return json.dumps(obj, indent=2, default=float) + "\n"
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _write_jsonl(path: Path, rows) -> None:
-    import json
-
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("w") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

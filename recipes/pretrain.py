@@ -342,8 +342,9 @@ def model_card(selection: dict, model, data_args, training_args, mixture: dict, 
     c = model.config
     m = selection["metrics"]
     tasks = ", ".join(f"{t} ({w:g})" for t, w in mixture.items()) if len(mixture) > 1 else next(iter(mixture))
+    what = "the synthetic task "
     if data_args.data not in ("stream", "builder"):
-        tasks = f"the prepared data {Path(data_args.data).name}"  # the data decides; --task names nothing
+        what, tasks = "", f"the prepared data {Path(data_args.data).name}"  # the data decides; --task names nothing
     if selection["rule"] == "first_above":
         rule = (f"first evaluation with validation token accuracy >= {selection['threshold']}"
                 + ("" if selection["threshold_reached"] else " (**not reached**: the best evaluation is kept)"))
@@ -362,7 +363,7 @@ tags:
 
 # {name}
 
-A T5 pre-trained on {"" if data_args.data not in ("stream", "builder") else "the synthetic task "}**{tasks}** with `hf_synpre`, following [{PAPER}]({PAPER_URL}).
+A T5 pre-trained on {what}**{tasks}** with `hf_synpre`, following [{PAPER}]({PAPER_URL}).
 Fine-tune it as you would any T5 checkpoint.
 
 | | |

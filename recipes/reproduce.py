@@ -56,7 +56,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run from a checkout without installing: hf_synpre next to recipes/
 
-from hf_synpre.recipe_utils import run_recipe, write_json_atomic  # noqa: E402
+from hf_synpre.recipe_utils import run_recipe, write_json_atomic, write_text_atomic  # noqa: E402
 
 STAGE_MARKER = "stage.json"
 
@@ -72,6 +72,11 @@ class Condition:
     pretrain: Optional[str] = None  # synthetic task, or "natural"; None: nothing to pre-train
     model: str = "{pretrained}"  # recipes/finetune.py --model; {pretrained} = the selected checkpoint
     source: Optional[str] = None  # the condition whose pre-trained checkpoint this one reads
+
+    @property
+    def pretrained_by(self) -> str:
+        """The condition whose pre-training this row uses: its source, else itself."""
+        return self.source or self.name
 
 
 CONDITIONS: Dict[str, Condition] = {c.name: c for c in [
@@ -215,13 +220,14 @@ def plan(scale: Scale, conditions: Sequence[str], tasks: Sequence[str], seeds: i
     if seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {seeds}")
     runs = root / "runs"
-    stages: List[Stage] = []
+    pretraining: List[Stage] = []  # listed first: the scheduler starts stages in list order
+    finetuning: List[Stage] = []
     pretrained: Dict[str, str] = {}  # condition -> its pre-training stage key
 
     def pretrain_stage(cond: Condition) -> str:
+        if cond.name in pretrained:
+            return pretrained[cond.name]
         key = f"pretrain/{cond.name}"
-        if key in pretrained.values():
-            return key
         task = cond.pretrain
         flags = ["--config", scale.pretrain_config, "--output_dir", str(runs / key), "--seed", "0",
                  *scale.pretrain_flags, *scale.pretrain_task_flags.get(task, ())]
@@ -232,43 +238,36 @@ def plan(scale: Scale, conditions: Sequence[str], tasks: Sequence[str], seeds: i
                            "--min_train_examples", str(natural_examples)]
             if natural_files:
                 corpus_argv += ["--max_files", str(natural_files)]
-            stages.append(Stage(corpus, "corpus", corpus_argv))
+            pretraining.append(Stage(corpus, "corpus", corpus_argv))
             flags += ["--data", str(runs / corpus / "data"), "--task", "set"]  # --task only names the run
             deps = [corpus]
         else:
             flags += ["--task", task]
-        stages.append(Stage(key, "pretrain", flags + list(pretrain_extra), deps, condition=cond.name))
+        pretraining.append(Stage(key, "pretrain", flags + list(pretrain_extra), deps, condition=cond.name))
         pretrained[cond.name] = key
         return key
 
-    for name in conditions:
-        cond = CONDITIONS[name]
-        owner = CONDITIONS[cond.source] if cond.source else cond
+    def checkpoint(cond: Condition, task: str) -> Tuple[str, List[str]]:
+        """What ``{pretrained}`` stands for in the condition's --model, and the stage that makes it."""
+        owner = CONDITIONS[cond.pretrained_by]
         if owner.pretrain == "natural" and scale.natural_checkpoints:
-            continue  # the paper's natural row: off-the-shelf checkpoints, nothing to pre-train
+            return scale.natural_checkpoints[task], []  # the paper's natural row: off the shelf
         if owner.pretrain:
-            pretrain_stage(owner)
+            key = pretrain_stage(owner)
+            return str(runs / key / "selected"), [key]
+        return "", []
 
     for task in tasks:
         for name in conditions:
-            cond = CONDITIONS[name]
-            owner = CONDITIONS[cond.source] if cond.source else cond
-            deps: List[str] = []
-            if owner.pretrain == "natural" and scale.natural_checkpoints:
-                pretrained_path = scale.natural_checkpoints[task]
-            elif owner.pretrain:
-                deps = [pretrained[owner.name]]
-                pretrained_path = str(runs / deps[0] / "selected")
-            else:
-                pretrained_path = ""
-            model = cond.model.format(pretrained=pretrained_path)
+            path, deps = checkpoint(CONDITIONS[name], task)
+            model = CONDITIONS[name].model.format(pretrained=path)
             for seed in range(seeds):
                 key = f"finetune/{task}/{name}/seed{seed}"
                 flags = ["--config", scale.finetune_config, "--task", task, "--model", model,
                          "--output_dir", str(runs / key), "--seed", str(seed), *scale.finetune_flags,
                          *finetune_extra]
-                stages.append(Stage(key, "finetune", flags, deps, condition=name, task=task, seed=seed))
-    return stages
+                finetuning.append(Stage(key, "finetune", flags, deps, condition=name, task=task, seed=seed))
+    return pretraining + finetuning
 
 
 # ----------------------------------------------------------------------------------------- running
@@ -392,12 +391,13 @@ def build_corpus(out: str, argv: Sequence[str]) -> None:
 
 
 # ----------------------------------------------------------------------------------------- results
-def collect(scale: Scale, stages: List[Stage], root: Path) -> dict:
-    """Every finished stage's numbers, read from the recipes' own outputs."""
+def collect(scale: Scale, stages: List[Stage], root: Path, markers: Dict[str, Optional[dict]]) -> dict:
+    """Every finished stage's numbers (``markers``: stage key -> its ``stage.json``, None if not done),
+    read from the recipes' own outputs."""
     runs = root / "runs"
     out: dict = {"pretraining": {}, "finetuning": []}
     for s in stages:
-        if cached(root, s) is None:
+        if markers[s.key] is None:
             continue
         d = runs / s.key
         if s.kind == "corpus":
@@ -409,7 +409,7 @@ def collect(scale: Scale, stages: List[Stage], root: Path) -> dict:
                 "validation_token_accuracy": sel["metrics"]["eval_token_accuracy"],
                 "validation_sequence_accuracy": sel["metrics"].get("eval_sequence_accuracy"),
                 "threshold_reached": sel.get("threshold_reached"),
-                "seconds": cached(root, s)["seconds"],
+                "seconds": markers[s.key]["seconds"],
                 "curve": _eval_curve(d / "metrics.csv"),
             }
         else:
@@ -424,7 +424,7 @@ def collect(scale: Scale, stages: List[Stage], root: Path) -> dict:
                 "test_token_accuracy": test["teacher_forced"]["token_accuracy"],
                 "test_metrics": test.get("metrics", {}),
                 "validation_history": r["validation_history"],
-                "seconds": cached(root, s)["seconds"],
+                "seconds": markers[s.key]["seconds"],
             })
     return out
 
@@ -481,7 +481,7 @@ def summarize(results: dict, conditions: Sequence[str], tasks: Sequence[str]) ->
             per_seed = [sum(b[k] for b in benefits_seed) / len(benefits_seed)
                         for k in range(min(len(b) for b in benefits_seed))]
             row["benefit_std"] = _mean_std(per_seed)[1]
-        pre = results["pretraining"].get(CONDITIONS[name].source or name)
+        pre = results["pretraining"].get(CONDITIONS[name].pretrained_by)
         if pre:
             row["pretraining_token_accuracy"] = pre["validation_token_accuracy"]
             row["pretraining_step"] = pre["step"]
@@ -649,7 +649,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     failed = run_stages(scale, stages, root, jobs, threads, dry_run=args.dry_run)
     if args.dry_run:
         return {}
-    results = collect(scale, stages, root)
+    markers = {s.key: cached(root, s) for s in stages}
+    results = collect(scale, stages, root, markers)
     summary = summarize(results, conditions, tasks)
     import platform
 
@@ -661,15 +662,13 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         "environment": {"python": platform.python_version(), "torch": torch.__version__, "cpu_count": os.cpu_count(),
                         "jobs": jobs, "threads_per_job": threads},
         "wall_seconds_this_invocation": round(time.time() - start, 1),  # cached stages cost nothing here
-        "stage_minutes_sum": round(sum((cached(root, s) or {}).get("seconds", 0) for s in stages) / 60, 1),
-        "stages": {s.key: {"kind": s.kind, "argv": s.argv, **(cached(root, s) or {"missing": True})} for s in stages},
+        "stage_minutes_sum": round(sum(m["seconds"] for m in markers.values() if m) / 60, 1),
+        "stages": {s.key: {"kind": s.kind, "argv": s.argv, **(markers[s.key] or {"missing": True})} for s in stages},
         "summary": summary, **results,
     }
     write_json_atomic(root / "results.json", report)
     md = render_markdown(scale, summary, results, tasks, command)
-    tmp = root / f".results.md.tmp-{os.getpid()}"
-    tmp.write_text(md)
-    os.replace(tmp, root / "results.md")
+    write_text_atomic(root / "results.md", md)
     plot(summary, results, tasks, root)
     print(md)
     if failed:

@@ -384,9 +384,17 @@ def load_synthetic(
     )
     builder.download_and_prepare(num_proc=num_proc)
     ds = builder.as_dataset()
-    if getattr(get_task(task), "corpus", False):
-        # a corpus (the nesting language) trains on T5 span corruption of its rows, applied on the fly
-        from ..tasks.span_corruption import SpanCorruption
-
-        ds.set_transform(SpanCorruption(builder.config.protocol(), seed=seed))
+    corruption = corpus_corruption(task, builder.config.protocol(), seed)
+    if corruption is not None:
+        ds.set_transform(corruption)  # applied on the fly
     return ds
+
+
+def corpus_corruption(task: str, protocol, seed: int):
+    """The ``SpanCorruption`` a corpus task (the nesting language: sentences, empty targets) trains on,
+    or None for input -> output tasks. One definition for the builder and the streams."""
+    if not getattr(get_task(task), "corpus", False):
+        return None
+    from ..tasks.span_corruption import SpanCorruption
+
+    return SpanCorruption(protocol, seed=seed)

@@ -58,7 +58,7 @@ import numpy as np
 import torch
 
 from ..tasks import BLOCK_SIZE, Examples, Ragged, TokenProtocol, generate_block, get_task
-from .builder import input_hashes
+from .builder import corpus_corruption, input_hashes
 
 __all__ = [
     "DEFAULT_MEGABATCH_BATCHES",
@@ -215,11 +215,8 @@ def _training_block(task: str, protocol, block: int, length_range, seed: int) ->
     sentences with empty targets: the corruption is keyed by (seed, row content), so it is the same in
     every shard, worker and process."""
     ex = generate_block(task, protocol, block, length_range, seed)
-    if getattr(get_task(task), "corpus", False):
-        from ..tasks.span_corruption import SpanCorruption
-
-        ex = SpanCorruption(protocol, seed=seed).apply(ex.inputs)
-    return ex
+    corruption = corpus_corruption(task, protocol, seed)
+    return ex if corruption is None else corruption.apply(ex.inputs)
 
 
 def _distinct_examples(task, protocol, count, length_range, seed) -> Examples:
