@@ -22,6 +22,7 @@ from typing import Optional, Tuple, Union
 
 import numpy as np
 
+from .allocator import tune_allocator
 from .protocol import TokenProtocol
 from .ragged import Examples, Ragged
 from .simple import SIMPLE_TASKS, Task
@@ -96,6 +97,7 @@ def generate_block(
     seed: int = 0,
 ) -> Examples:
     """All ``BLOCK_SIZE`` examples of block ``block`` (examples ``block*BLOCK_SIZE ...``)."""
+    tune_allocator()  # once per process; see hf_synpre.tasks.allocator for why
     task = get_task(task)
     length_range = task.default_length_range if length_range is None else length_range
     lo, hi = length_range

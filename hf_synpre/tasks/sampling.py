@@ -6,6 +6,7 @@ Public API:
     positive_partition(rng, totals, parts)  -- 1 + Multinomial(total - parts, uniform): the paper's
                                                ``_random_partition_no_zeros``, for many rows at once
     uniform_subset_mask(rng, lengths, allow_empty) -- (k, S) with k ~ U{0|1..n}, S | k uniform
+    uniform_subset(rng, lengths, offsets, allow_empty) -- the same draw, as (mask, positions, counts)
     first_occurrence_mask(ragged)           -- True where a value appears for the first time in its row
     shuffle_rows(rng, ragged)               -- uniform random permutation of every row
     distinct_rows(rng, protocol, sizes)     -- rows of distinct tokens (a uniform random subset each)
@@ -23,6 +24,7 @@ __all__ = [
     "uniform_below",
     "positive_partition",
     "uniform_subset_mask",
+    "uniform_subset",
     "first_occurrence_mask",
     "shuffle_rows",
     "distinct_rows",
@@ -94,22 +96,38 @@ def uniform_subset_mask(rng: np.random.Generator, lengths: np.ndarray, allow_emp
     """
     lengths = np.asarray(lengths, np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
+    mask = _subset_marks(rng, lengths)
+    if not allow_empty:
+        _redraw_empty_rows(rng, mask, lengths, offsets, np.flatnonzero(row_counts(mask, offsets) == 0))
+    return mask
 
-    def marks(rows_lengths):
-        theta = (rng.random(len(rows_lengths)) * 2.0**32).astype(np.uint32)
-        return uniform_u32(rng, int(rows_lengths.sum())) < np.repeat(theta, rows_lengths)
 
-    mask = marks(lengths)
-    if allow_empty:
-        return mask
-    redo = np.flatnonzero(row_counts(mask, offsets) == 0)
+def uniform_subset(rng: np.random.Generator, lengths: np.ndarray, offsets: np.ndarray, allow_empty: bool):
+    """``uniform_subset_mask`` (the same draws, the same mask) with what a caller then needs:
+    ``(mask, positions, counts)``, the sorted flat positions of the marks and their number per row."""
+    lengths = np.asarray(lengths, np.int64)
+    mask = _subset_marks(rng, lengths)
+    counts = row_counts(mask, offsets)
+    if not allow_empty:
+        redo = np.flatnonzero(counts == 0)
+        if len(redo):
+            _redraw_empty_rows(rng, mask, lengths, offsets, redo)
+            counts[redo] = row_counts(mask[row_index(offsets, redo)], np.concatenate([[0], np.cumsum(lengths[redo])]))
+    return mask, np.flatnonzero(mask), counts
+
+
+def _subset_marks(rng: np.random.Generator, lengths: np.ndarray) -> np.ndarray:
+    theta = (rng.random(len(lengths)) * 2.0**32).astype(np.uint32)
+    return uniform_u32(rng, int(lengths.sum())) < np.repeat(theta, lengths)
+
+
+def _redraw_empty_rows(rng, mask: np.ndarray, lengths: np.ndarray, offsets: np.ndarray, redo: np.ndarray) -> None:
     while len(redo):
         idx = row_index(offsets, redo)
-        sub = marks(lengths[redo])
+        sub = _subset_marks(rng, lengths[redo])
         mask[idx] = sub
         sub_off = np.concatenate([[0], np.cumsum(lengths[redo])])
         redo = redo[row_counts(sub, sub_off) == 0]
-    return mask
 
 
 def row_counts(mask: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -118,7 +136,9 @@ def row_counts(mask: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     if offsets[-1] == offsets[0]:
         return np.zeros(len(offsets) - 1, dtype=np.int64)
-    counts = np.add.reduceat(mask, offsets[:-1], dtype=np.int64)
+    # summing the bytes into int32 is ~1.5x faster than bools into int64 (no per-element bool cast)
+    acc = np.int32 if offsets[-1] - offsets[0] < 2**31 else np.int64
+    counts = np.add.reduceat(mask.view(np.uint8), offsets[:-1], dtype=acc).astype(np.int64)
     counts[offsets[:-1] == offsets[1:]] = 0  # reduceat gives mask[start] for an empty row
     return counts
 
