@@ -105,7 +105,6 @@ def test_first_occurrences_compares_the_whole_hash_triple():
 
 
 def test_staged_blocks_are_removed_and_regeneration_gives_the_same_rows(tmp_path):
-    import pyarrow as pa
 
     builder = SyntheticTasks(config_name="count", cache_dir=str(tmp_path), num_train=200, num_validation=20, seed=2)
     builder.download_and_prepare()

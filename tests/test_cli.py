@@ -1,13 +1,11 @@
 """`synpre` command line: generate (arrow / parquet), show, errors, and atomic output."""
 
-import os
 import signal
 import subprocess
 import sys
 import time
 
 import datasets
-import pytest
 
 from hf_synpre.cli import main
 

@@ -3,7 +3,6 @@ validation never in training, length grouping)."""
 
 import numpy as np
 import pytest
-import torch
 from torch.utils.data import DataLoader
 
 from hf_synpre import protocol_for
