@@ -20,6 +20,16 @@ def rate(fn, n: int, min_seconds: float = 1.0, warmup: int = 2000) -> float:
             return done / dt
 
 
+def rate_rounds(fn, n: int, rounds: int = 5, seconds: float = 0.4) -> dict:
+    """``rate`` over several short rounds: the median and the best round, plus every round.
+
+    This machine's speed drifts by up to 2x over seconds (shared host): one long average mixes phases,
+    while the median of short rounds is stable from run to run and the best round shows the achievable speed.
+    """
+    per_round = [rate(fn, n, seconds, warmup=min(n, 2000) if i == 0 else 1) for i in range(rounds)]
+    return {"median": float(np.median(per_round)), "best": float(max(per_round)), "rounds": [round(r) for r in per_round]}
+
+
 def paper_sized_protocol():
     """T5's id layout (content ids 2..31999, <extra_id_0> = 32099) with the default vocabulary's prefixes
     and numbers: generation cost depends on the number of token types (collisions), not on their ids."""

@@ -2,13 +2,16 @@
 
     python benchmarks/generate.py [--quick] [--output benchmarks/results/generate.json]
 
-Prints a table and writes JSON:
+Prints a table and writes JSON (every rate: the median of short rounds, as this shared machine's speed
+drifts):
   1. examples/s of every task (the 18 simple ones, LIME, nonsense summaries, the nesting language) on one core (``hf_synpre.tasks.generate_block``, the unit the builder and
      the streams use; T5-sized vocabulary: content ids
      2..31999, lengths 10..220, as the paper);
-  2. a straightforward per-example pure-Python Set generator written like the original
-     (``random`` + ``np.random.multinomial`` + list building, one example at a time), in the same
-     process, and the speed-up ratio;
+  2. Set side by side, interleaved round by round: the library as shipped; the same in a child process
+     keeping glibc's default malloc thresholds (``SYNPRE_TUNE_MALLOC=0``, see
+     ``hf_synpre.tasks.allocator``); and a straightforward per-example pure-Python Set generator written
+     like the original (``random`` + ``np.random.multinomial`` + list building, one example at a time),
+     in this process; with the speed-up ratios;
   3. wall time to build the paper-size Set dataset (1,050,000 generated -> dedup -> 1,000,000 train +
      10,000 validation) to Arrow with the ``datasets`` builder, ``num_proc`` = number of cores.
 """
@@ -19,6 +22,7 @@ import argparse
 import os
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,11 +31,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import paper_sized_protocol, rate  # noqa: E402
+from _common import paper_sized_protocol, rate, rate_rounds  # noqa: E402
 
 from hf_synpre.recipe_utils import write_json_atomic
 from hf_synpre import load_synthetic, protocol_for
 from hf_synpre.tasks import BLOCK_SIZE, TASKS, generate_block, get_task
+from hf_synpre.tasks.allocator import OPT_OUT_ENV, allocator_tuned, tune_allocator
 
 
 def per_example_set_baseline(n: int, lo: int = 10, hi: int = 220, seed: int = 0) -> list:
@@ -62,17 +67,41 @@ def per_example_set_baseline(n: int, lo: int = 10, hi: int = 220, seed: int = 0)
     return out
 
 
+def set_rate(seconds: float) -> float:
+    """Set examples/s of ``generate_block`` in this process (fresh blocks, paper-sized vocabulary)."""
+    proto = paper_sized_protocol()
+    blocks = iter(range(10**6))
+    return rate(lambda k: [generate_block("set", proto, next(blocks), (10, 220), 0) for _ in range(max(k // BLOCK_SIZE, 1))], 65536, seconds)
+
+
+def set_rate_with_default_allocator(seconds: float) -> float:
+    """The same in a child process that keeps glibc's default (dynamic) malloc thresholds."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    env[OPT_OUT_ENV] = "0"
+    out = subprocess.run([sys.executable, __file__, "--set-rate-only", str(seconds)], env=env, check=True,
+                         capture_output=True, text=True)
+    return float(out.stdout.split()[-1])
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="shorter timings, skip the paper-size build")
     ap.add_argument("--output", default=str(Path(__file__).parent / "results" / "generate.json"))
     ap.add_argument("--num-proc", type=int, default=os.cpu_count())
+    ap.add_argument("--rounds", type=int, default=5, help="timing rounds per measurement (median reported)")
+    ap.add_argument("--set-rate-only", type=float, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.set_rate_only is not None:  # child of set_rate_with_default_allocator
+        print(f"{set_rate(args.set_rate_only):.1f}")
+        return
 
+    tune_allocator()  # what generate_block does on first use; done first so every row runs as the library does
     proto = paper_sized_protocol()
-    seconds = 0.5 if args.quick else 2.0
-    per_task = {}
-    print(f"{'task':18s} {'examples/s (1 core)':>20s}")
+    seconds = 0.15 if args.quick else 0.4
+    rounds = 3 if args.quick else args.rounds
+    per_task, per_task_rounds = {}, {}
+    print(f"1. examples/s on one core, median of {rounds} rounds (best), allocator tuned: {allocator_tuned()}")
+    print(f"{'task':18s} {'median':>10s} {'best':>10s}")
     default = protocol_for()
     for name in TASKS:  # the 18 simple tasks, then LIME, nonsense summaries, the nesting language
         slow = name in ("sort", "union", "intersect", "set1_minus_set2", "set2_minus_set1", "nonsense_summary")
@@ -81,20 +110,38 @@ def main(argv=None):
         lengths = tuple(get_task(name).default_length_range)
         n = 8192 if slow else 65536
         blocks = iter(range(10**6))
-        r = rate(lambda k: [generate_block(name, p_task, next(blocks), lengths, 0) for _ in range(max(k // BLOCK_SIZE, 1))], n, seconds)
-        per_task[name] = round(r)
-        print(f"{name:18s} {r:20,.0f}")
+        r = rate_rounds(lambda k: [generate_block(name, p_task, next(blocks), lengths, 0) for _ in range(max(k // BLOCK_SIZE, 1))],
+                        n, rounds, seconds)
+        per_task[name], per_task_rounds[name] = round(r["median"]), r["rounds"]
+        print(f"{name:18s} {r['median']:10,.0f} {r['best']:10,.0f}")
 
-    base = rate(lambda k: per_example_set_baseline(k, seed=k), 5000, seconds)
-    ratio = per_task["set"] / base
-    print(f"\nper-example pure-Python Set baseline: {base:,.0f} examples/s")
-    print(f"vectorised Set / baseline: {ratio:.1f}x")
+    # Set three ways, interleaved round by round so that the machine's speed drift hits all three alike
+    print("\n2. Set side by side (interleaved rounds): library as shipped / glibc default malloc thresholds / "
+          "per-example pure-Python generator")
+    side = {"tuned": [], "default_allocator": [], "per_example": []}
+    for _ in range(rounds):
+        side["tuned"].append(set_rate(seconds))
+        side["default_allocator"].append(set_rate_with_default_allocator(seconds))
+        side["per_example"].append(rate(lambda k: per_example_set_baseline(k, seed=k), 2000, seconds, warmup=200))
+    med = {k: float(np.median(v)) for k, v in side.items()}
+    ratio = float(np.median(np.array(side["tuned"]) / np.array(side["per_example"])))
+    alloc_gain = float(np.median(np.array(side["tuned"]) / np.array(side["default_allocator"])))
+    for k, v in side.items():
+        print(f"  {k:18s} median {med[k]:10,.0f}   rounds {', '.join(f'{x:,.0f}' for x in v)}")
+    print(f"  vectorised Set / per-example baseline: {ratio:.1f}x (median of per-round ratios)")
+    print(f"  tuned / default allocator thresholds: {alloc_gain:.2f}x")
 
     result = {
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "numpy": np.__version__},
+        "method": f"median of {rounds} rounds of >= {seconds} s each; machine speed drifts, see benchmarks/_common.py",
+        "allocator_tuned": allocator_tuned(),
         "examples_per_second_one_core": per_task,
-        "set_per_example_baseline_examples_per_second": round(base),
+        "rounds": per_task_rounds,
+        "set_side_by_side": {k: [round(x) for x in v] for k, v in side.items()},
+        "set_median_examples_per_second": {k: round(v) for k, v in med.items()},
+        "set_per_example_baseline_examples_per_second": round(med["per_example"]),
         "set_speedup_over_baseline": round(ratio, 2),
+        "set_speedup_from_allocator_tuning": round(alloc_gain, 2),
     }
     if not args.quick:
         tmp = tempfile.mkdtemp(prefix="synpre-bench-")
@@ -106,7 +153,7 @@ def main(argv=None):
             del ds
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        print(f"\npaper-size Set (1,050,000 generated -> {sizes}) to Arrow, num_proc={args.num_proc}: {wall:.1f} s")
+        print(f"\n3. paper-size Set (1,050,000 generated -> {sizes}) to Arrow, num_proc={args.num_proc}: {wall:.1f} s")
         result["paper_size_set_build"] = {"seconds": round(wall, 2), "num_proc": args.num_proc, "splits": sizes}
 
     print(f"\nwrote {write_json_atomic(args.output, result)}")

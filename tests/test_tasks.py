@@ -237,3 +237,16 @@ def test_negative_examples_obey_the_original_text_rule(name, default_protocol):
         assert contains or not text
         n_text_only += text and not contains
     assert n_text_only == 0
+
+
+def test_row_major_group_sort_equals_one_sort():
+    from hf_synpre.tasks.simple import _sort_row_major
+
+    rng = np.random.default_rng(3)
+    for n_rows, group in [(0, 4), (1, 4), (500, 7), (3000, 4096), (50, 1)]:
+        k = rng.integers(0, 40, n_rows)
+        keys = (np.repeat(np.arange(n_rows, dtype=np.int64) * 1000, k) + rng.integers(0, 1000, k.sum())).astype(np.int32)
+        offsets = np.concatenate([[0], np.cumsum(k)])
+        got = _sort_row_major(keys, offsets, group)
+        assert np.array_equal(got, np.sort(keys)) and got.dtype == keys.dtype
+        assert not np.shares_memory(got, keys)

@@ -274,6 +274,17 @@ def _sample_length(rng, n, lo, hi, p):
     return (x,), p.number_table().take(x.lengths)
 
 
+def _sort_row_major(keys: np.ndarray, offsets: np.ndarray, group: int = 4096) -> np.ndarray:
+    """``np.sort(keys)`` for keys already ordered by row (row-major ``row * span + value``): sorting groups
+    of whole rows of about ``group`` keys, in place in a copy, gives the same array and keeps each sort
+    in cache (20-25% faster than one sort of a block's ~0.5M keys)."""
+    out = keys.copy()
+    bounds = offsets[np.searchsorted(offsets, np.arange(0, len(keys), group))].tolist() + [len(keys)]
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        out[a:b].sort()
+    return out
+
+
 def _sample_set(rng, n, lo, hi, p):
     """``_generate_deduplicate_data(shuffle=True)``: n ~ U{lo..hi}, k ~ U{1..n} parts of positive
     multinomial sizes, one i.i.d. token per part, shuffled.
@@ -311,11 +322,16 @@ def _sample_set(rng, n, lo, hi, p):
     span = int(p.sampling_ids[-1]) + 1
     small = (n + 1) * span < 2**31
     row_tok = np.repeat(np.arange(n, dtype=np.int32 if small else np.int64) * span, k) + part_tok
-    srt = np.sort(row_tok)
+    k_offsets = np.concatenate([[0], np.cumsum(k)])
+    srt = _sort_row_major(row_tok, k_offsets)
     same = np.flatnonzero(srt[1:] == srt[:-1])
     if len(same):
         keys = np.unique(srt[1:][same])
-        cp = row_index(np.concatenate([[0], np.cumsum(k)]), np.unique(keys // span))  # parts of those rows
+        cp = row_index(k_offsets, np.unique(keys // span))  # parts of those rows
+        # keep the parts whose key repeats: a token table first (cheap, a few false hits), then exactly
+        repeated_token = np.zeros(span, dtype=bool)
+        repeated_token[keys % span] = True
+        cp = cp[repeated_token[part_tok[cp]]]
         cp = cp[keys[np.minimum(np.searchsorted(keys, row_tok[cp]), len(keys) - 1)] == row_tok[cp]]
         pos_bits = max(int(len(x)).bit_length(), 1)
         both = (row_tok[cp].astype(np.int64) << pos_bits) | first[cp]
