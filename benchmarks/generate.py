@@ -2,16 +2,16 @@
 
     python benchmarks/generate.py [--quick] [--output benchmarks/results/generate.json]
 
-Prints a table and writes JSON (every rate: the median of short rounds, as this shared machine's speed
-drifts):
-  1. examples/s of every task (the 18 simple ones, LIME, nonsense summaries, the nesting language) on one core (``hf_synpre.tasks.generate_block``, the unit the builder and
-     the streams use; T5-sized vocabulary: content ids
-     2..31999, lengths 10..220, as the paper);
+Prints a table and writes JSON. This shared machine's speed drifts by up to 2x over seconds, so every rate
+is a median: of short rounds (table), of 1-second windows of sustained generation (Set side by side).
+  1. examples/s of every task (the 18 simple ones, LIME, nonsense summaries, the nesting language) on one
+     core (``hf_synpre.tasks.generate_block``, the unit the builder and the streams use; T5-sized
+     vocabulary: content ids 2..31999, lengths 10..220, as the paper);
   2. Set side by side, interleaved round by round: the library as shipped; the same in a child process
      keeping glibc's default malloc thresholds (``SYNPRE_TUNE_MALLOC=0``, see
-     ``hf_synpre.tasks.allocator``); and a straightforward per-example pure-Python Set generator written
-     like the original (``random`` + ``np.random.multinomial`` + list building, one example at a time),
-     in this process; with the speed-up ratios;
+     ``hf_synpre.tasks.allocator``; page faults per block reported); and a straightforward per-example
+     pure-Python Set generator written like the original (``random`` + ``np.random.multinomial`` + list
+     building, one example at a time), in this process; with the speed-up ratios;
   3. wall time to build the paper-size Set dataset (1,050,000 generated -> dedup -> 1,000,000 train +
      10,000 validation) to Arrow with the ``datasets`` builder, ``num_proc`` = number of cores.
 """
@@ -19,8 +19,10 @@ drifts):
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -67,20 +69,45 @@ def per_example_set_baseline(n: int, lo: int = 10, hi: int = 220, seed: int = 0)
     return out
 
 
-def set_rate(seconds: float) -> float:
-    """Set examples/s of ``generate_block`` in this process (fresh blocks, paper-sized vocabulary)."""
-    proto = paper_sized_protocol()
+def block_runner(name, proto, lengths):
+    """``fn(k)``: generate the next ``max(k // BLOCK_SIZE, 1)`` blocks, one at a time, as a stream consumes them
+    (not held together: a list of 8 blocks is ~70 MB live, more than the heap keeps between blocks)."""
     blocks = iter(range(10**6))
-    return rate(lambda k: [generate_block("set", proto, next(blocks), (10, 220), 0) for _ in range(max(k // BLOCK_SIZE, 1))], 65536, seconds)
+
+    def fn(k):
+        for _ in range(max(k // BLOCK_SIZE, 1)):
+            generate_block(name, proto, next(blocks), lengths, 0)
+
+    fn.blocks = blocks
+    return fn
 
 
-def set_rate_with_default_allocator(seconds: float) -> float:
+def set_windows(seconds: float, window: float = 1.0) -> tuple:
+    """Sustained Set generation in this process (fresh blocks, paper-sized vocabulary) for ``seconds``:
+    examples/s of every ``window``-second stretch, and the minor page faults per block meanwhile (what the
+    allocator tuning removes)."""
+    fn = block_runner("set", paper_sized_protocol(), (10, 220))
+    fn(1)  # warm-up: the heap reaches its working size
+    f0, blocks, rates = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, 0, []
+    t_end = time.perf_counter() + seconds
+    while time.perf_counter() < t_end:
+        t0, n = time.perf_counter(), 0
+        while time.perf_counter() - t0 < window:
+            fn(1)
+            n += 1
+        rates.append(n * BLOCK_SIZE / (time.perf_counter() - t0))
+        blocks += n
+    return rates, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0) / blocks
+
+
+def set_windows_with_default_allocator(seconds: float) -> tuple:
     """The same in a child process that keeps glibc's default (dynamic) malloc thresholds."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     env[OPT_OUT_ENV] = "0"
-    out = subprocess.run([sys.executable, __file__, "--set-rate-only", str(seconds)], env=env, check=True,
+    out = subprocess.run([sys.executable, __file__, "--set-windows-only", str(seconds)], env=env, check=True,
                          capture_output=True, text=True)
-    return float(out.stdout.split()[-1])
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    return got["rates"], got["faults"]
 
 
 def main(argv=None):
@@ -89,10 +116,12 @@ def main(argv=None):
     ap.add_argument("--output", default=str(Path(__file__).parent / "results" / "generate.json"))
     ap.add_argument("--num-proc", type=int, default=os.cpu_count())
     ap.add_argument("--rounds", type=int, default=5, help="timing rounds per measurement (median reported)")
-    ap.add_argument("--set-rate-only", type=float, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--set-seconds", type=float, default=4.0, help="seconds of sustained Set generation per round and side")
+    ap.add_argument("--set-windows-only", type=float, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args.set_rate_only is not None:  # child of set_rate_with_default_allocator
-        print(f"{set_rate(args.set_rate_only):.1f}")
+    if args.set_windows_only is not None:  # child of set_windows_with_default_allocator
+        rates, faults = set_windows(args.set_windows_only)
+        print(json.dumps({"rates": rates, "faults": faults}))
         return
 
     tune_allocator()  # what generate_block does on first use; done first so every row runs as the library does
@@ -109,35 +138,42 @@ def main(argv=None):
         p_task = default if name == "nonsense_summary" else proto
         lengths = tuple(get_task(name).default_length_range)
         n = 8192 if slow else 65536
-        blocks = iter(range(10**6))
-        r = rate_rounds(lambda k: [generate_block(name, p_task, next(blocks), lengths, 0) for _ in range(max(k // BLOCK_SIZE, 1))],
-                        n, rounds, seconds)
+        r = rate_rounds(block_runner(name, p_task, lengths), n, rounds, seconds)
         per_task[name], per_task_rounds[name] = round(r["median"]), r["rounds"]
         print(f"{name:18s} {r['median']:10,.0f} {r['best']:10,.0f}")
 
-    # Set three ways, interleaved round by round so that the machine's speed drift hits all three alike
-    print("\n2. Set side by side (interleaved rounds): library as shipped / glibc default malloc thresholds / "
-          "per-example pure-Python generator")
+    # Set three ways, interleaved round by round so that the machine's speed drift hits all three alike;
+    # each side generates for --set-seconds, measured in 1-second windows
+    set_seconds = 1.5 if args.quick else args.set_seconds
+    print("\n2. Set side by side, interleaved, 1-s windows of sustained generation: library as shipped / "
+          "glibc default malloc thresholds / per-example pure-Python generator")
     side = {"tuned": [], "default_allocator": [], "per_example": []}
+    faults = {"tuned": [], "default_allocator": []}
     for _ in range(rounds):
-        side["tuned"].append(set_rate(seconds))
-        side["default_allocator"].append(set_rate_with_default_allocator(seconds))
-        side["per_example"].append(rate(lambda k: per_example_set_baseline(k, seed=k), 2000, seconds, warmup=200))
+        for key, fn in (("tuned", set_windows), ("default_allocator", set_windows_with_default_allocator)):
+            rates, f = fn(set_seconds)
+            side[key] += rates
+            faults[key].append(f)
+        side["per_example"].append(rate(lambda k: per_example_set_baseline(k, seed=k), 2000, 1.0, warmup=200))
     med = {k: float(np.median(v)) for k, v in side.items()}
-    ratio = float(np.median(np.array(side["tuned"]) / np.array(side["per_example"])))
-    alloc_gain = float(np.median(np.array(side["tuned"]) / np.array(side["default_allocator"])))
+    ratio = med["tuned"] / med["per_example"]
+    alloc_gain = med["tuned"] / med["default_allocator"]
     for k, v in side.items():
-        print(f"  {k:18s} median {med[k]:10,.0f}   rounds {', '.join(f'{x:,.0f}' for x in v)}")
-    print(f"  vectorised Set / per-example baseline: {ratio:.1f}x (median of per-round ratios)")
+        fl = f"   page faults/block {np.median(faults[k]):,.0f}" if k in faults else ""
+        print(f"  {k:18s} median {med[k]:10,.0f}   p25 {np.percentile(v, 25):10,.0f}   "
+              f"min {min(v):10,.0f}   ({len(v)} windows){fl}")
+    print(f"  vectorised Set / per-example baseline: {ratio:.1f}x")
     print(f"  tuned / default allocator thresholds: {alloc_gain:.2f}x")
 
     result = {
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "numpy": np.__version__},
-        "method": f"median of {rounds} rounds of >= {seconds} s each; machine speed drifts, see benchmarks/_common.py",
+        "method": f"table: median of {rounds} rounds of >= {seconds} s; Set side by side: {rounds} interleaved rounds "
+                  f"of {set_seconds} s per side in 1-s windows; machine speed drifts, see benchmarks/_common.py",
         "allocator_tuned": allocator_tuned(),
         "examples_per_second_one_core": per_task,
         "rounds": per_task_rounds,
-        "set_side_by_side": {k: [round(x) for x in v] for k, v in side.items()},
+        "set_side_by_side_windows": {k: [round(x) for x in v] for k, v in side.items()},
+        "set_minor_page_faults_per_block": {k: [round(x) for x in v] for k, v in faults.items()},
         "set_median_examples_per_second": {k: round(v) for k, v in med.items()},
         "set_per_example_baseline_examples_per_second": round(med["per_example"]),
         "set_speedup_over_baseline": round(ratio, 2),

@@ -8,11 +8,11 @@ Public API:
 Why: a block of 8,192 Set examples is ~0.9M tokens and passes through ~60 MB of numpy temporaries
 (3.8 MB each). With glibc's default, *dynamic* thresholds, whether those come from the heap or from
 fresh ``mmap``s, and whether the freed heap top is trimmed after every block, depends on the order in
-which the process happened to allocate: some processes page-fault on every block (~15 MB of first
-touches, ~3,600 faults), others don't, and the same generation then runs 1.4-2x slower
-(``benchmarks/generate.py`` measures both). We fix the thresholds at the ceiling glibc's own dynamic
-rule climbs to (serve allocations up to 32 MiB from the heap, keep up to 64 MiB of freed heap top), so
-every process gets the fast case. It changes no result and at most 64 MiB of resident memory.
+which the process happened to allocate: most processes page-fault ~2,500-5,900 times per block
+(10-25 MB of first touches), some don't, and the same generation then runs 1.25-1.7x slower
+(``benchmarks/generate.py`` measures both side by side). We fix the thresholds at the ceiling glibc's
+own dynamic rule climbs to (serve allocations up to 32 MiB from the heap, keep up to 64 MiB of freed heap
+top), so every process gets the fast case. It changes no result and costs at most 64 MiB of resident memory.
 
 Applied lazily by :func:`hf_synpre.tasks.generate_block`, the unit every generation path (builder
 shards, streams, CLI) goes through. It is a no-op off glibc, when the user opted out, or when the user
