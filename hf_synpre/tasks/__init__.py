@@ -10,6 +10,9 @@ Public API:
     PRIOR_TASKS                              -- LIME (lime, lime_deduct/induct/abduct), nonsense_summary,
                                                 nesting_language (registered, so get_task/generate take them)
     SpanCorruption, span_corruption          -- T5 span corruption for corpus tasks
+
+Generation fixes glibc's malloc thresholds once per process (``hf_synpre.tasks.allocator``, opt out with
+``SYNPRE_TUNE_MALLOC=0``): without it most processes page-fault through every block's temporaries.
 """
 
 from .protocol import DEFAULT_MAX_NUMBER, SENTINEL, TokenProtocol
