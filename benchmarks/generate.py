@@ -78,7 +78,6 @@ def block_runner(name, proto, lengths):
         for _ in range(max(k // BLOCK_SIZE, 1)):
             generate_block(name, proto, next(blocks), lengths, 0)
 
-    fn.blocks = blocks
     return fn
 
 
@@ -175,7 +174,6 @@ def main(argv=None):
         "set_side_by_side_windows": {k: [round(x) for x in v] for k, v in side.items()},
         "set_minor_page_faults_per_block": {k: [round(x) for x in v] for k, v in faults.items()},
         "set_median_examples_per_second": {k: round(v) for k, v in med.items()},
-        "set_per_example_baseline_examples_per_second": round(med["per_example"]),
         "set_speedup_over_baseline": round(ratio, 2),
         "set_speedup_from_allocator_tuning": round(alloc_gain, 2),
     }

@@ -57,6 +57,22 @@ def make_t5_protocol():
     )
 
 
+def reassemble(inputs, targets, sentinels):
+    """Put every target span back in place of its sentinel."""
+    sent = set(int(s) for s in sentinels)
+    spans, cur = {}, None
+    for t in targets:
+        if t in sent:
+            cur = t
+            spans[cur] = []
+        else:
+            spans[cur].append(t)
+    out = []
+    for t in inputs:
+        out.extend(spans[t] if t in sent else [t])
+    return out
+
+
 @pytest.fixture(scope="session")
 def t5_protocol():
     return make_t5_protocol()

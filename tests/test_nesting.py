@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import reassemble
 
 from hf_synpre import load_synthetic, protocol_for
 from hf_synpre.tasks import BLOCK_SIZE, Examples, generate
@@ -127,13 +128,5 @@ def test_load_synthetic_applies_span_corruption_on_the_fly(tmp_path):
     row = ds["train"][0]
     assert row["targets"][0] in sentinels and any(t in sentinels for t in row["inputs"])
     # put the spans back: the sentence returns
-    spans, cur = {}, None
-    for t in row["targets"]:
-        if t in sentinels:
-            cur = t
-            spans[cur] = []
-        else:
-            spans[cur].append(t)
-    rebuilt = [x for t in row["inputs"] for x in (spans[t] if t in sentinels else [t])]
-    assert rebuilt == sentences[0]
+    assert reassemble(row["inputs"], row["targets"], sentinels) == sentences[0]
     assert ds["train"][0] == row  # deterministic on every read

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import reassemble
 from hf_synpre.data.natural import corpus_fingerprint, python_stdlib_files, span_corruption_corpus
 from hf_synpre.downstream import find_data_dir
 from hf_synpre.tasks.span_corruption import sentinel_ids
@@ -136,15 +137,8 @@ def test_natural_corpus_is_span_corrupted_stdlib_with_held_out_chunks():
     raw = sum(tok([Path(f).read_text(encoding="utf-8", errors="replace") for f in files],
                   add_special_tokens=False)["input_ids"], [])
 
-    def restore(example):
-        spans, current = {}, None
-        for t in example["targets"]:
-            if t in sentinels:
-                current = t
-                spans[t] = []
-            else:
-                spans[current].append(t)
-        return [x for t in example["inputs"] for x in (spans[t] if t in sentinels else [t])]
+    def restore(row):
+        return reassemble(row["inputs"], row["targets"], sentinels)
 
     chunk = len(restore(ds["train"][0]))
     n_train = len(ds["train"])

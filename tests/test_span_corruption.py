@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import reassemble
 
 from hf_synpre.tasks import Ragged
 from hf_synpre.tasks.span_corruption import (
@@ -12,22 +13,6 @@ from hf_synpre.tasks.span_corruption import (
     sentinel_ids,
     tokens_length_for,
 )
-
-
-def reassemble(inputs, targets, sentinels):
-    """Put every target span back in place of its sentinel."""
-    sent = set(int(s) for s in sentinels)
-    spans, cur = {}, None
-    for t in targets:
-        if t in sent:
-            cur = t
-            spans[cur] = []
-        else:
-            spans[cur].append(t)
-    out = []
-    for t in inputs:
-        out.extend(spans[t] if t in sent else [t])
-    return out
 
 
 @pytest.fixture(scope="module")

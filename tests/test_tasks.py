@@ -111,8 +111,7 @@ def test_subset_positions_and_counts_match_the_mask():
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     for allow_empty in (True, False):
         ref = uniform_subset_mask(np.random.default_rng(4), lengths[lengths > 0], allow_empty)
-        mask, pos, counts = uniform_subset(np.random.default_rng(4), lengths[lengths > 0],
-                                           np.concatenate([[0], np.cumsum(lengths[lengths > 0])]), allow_empty)
+        mask, pos, counts = uniform_subset(np.random.default_rng(4), lengths[lengths > 0], allow_empty)
         assert np.array_equal(mask, ref)  # the same draws
         assert np.array_equal(pos, np.flatnonzero(mask))
         by_hand = [int(r.sum()) for r in np.split(mask, np.cumsum(lengths[lengths > 0])[:-1])]

@@ -6,7 +6,7 @@ Public API:
     positive_partition(rng, totals, parts)  -- 1 + Multinomial(total - parts, uniform): the paper's
                                                ``_random_partition_no_zeros``, for many rows at once
     uniform_subset_mask(rng, lengths, allow_empty) -- (k, S) with k ~ U{0|1..n}, S | k uniform
-    uniform_subset(rng, lengths, offsets, allow_empty) -- the same draw, as (mask, positions, counts)
+    uniform_subset(rng, lengths, allow_empty) -- the same draw, as (mask, positions, counts)
     first_occurrence_mask(ragged)           -- True where a value appears for the first time in its row
     shuffle_rows(rng, ragged)               -- uniform random permutation of every row
     distinct_rows(rng, protocol, sizes)     -- rows of distinct tokens (a uniform random subset each)
@@ -94,40 +94,36 @@ def uniform_subset_mask(rng: np.random.Generator, lengths: np.ndarray, allow_emp
     This is the shuffle of ``_generate_deduplicate_data`` / ``generate_count_data`` without a shuffle.
     (A mark is a 32-bit word below floor(theta * 2**32): its probability is theta to within 2**-32.)
     """
+    if allow_empty:  # no per-row counts needed
+        return _subset_marks(rng, np.asarray(lengths, np.int64))
+    return _subset(rng, lengths, allow_empty)[0]
+
+
+def uniform_subset(rng: np.random.Generator, lengths: np.ndarray, allow_empty: bool):
+    """``uniform_subset_mask`` (the same draws, the same mask) with what a caller then needs:
+    ``(mask, positions, counts)``, the sorted flat positions of the marks and their number per row."""
+    mask, counts = _subset(rng, lengths, allow_empty)
+    return mask, np.flatnonzero(mask), counts
+
+
+def _subset(rng: np.random.Generator, lengths: np.ndarray, allow_empty: bool):
+    """(mask, marks per row); rows that must not be empty are redrawn until they are not."""
     lengths = np.asarray(lengths, np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     mask = _subset_marks(rng, lengths)
-    if not allow_empty:
-        _redraw_empty_rows(rng, mask, lengths, offsets, np.flatnonzero(row_counts(mask, offsets) == 0))
-    return mask
-
-
-def uniform_subset(rng: np.random.Generator, lengths: np.ndarray, offsets: np.ndarray, allow_empty: bool):
-    """``uniform_subset_mask`` (the same draws, the same mask) with what a caller then needs:
-    ``(mask, positions, counts)``, the sorted flat positions of the marks and their number per row."""
-    lengths = np.asarray(lengths, np.int64)
-    mask = _subset_marks(rng, lengths)
     counts = row_counts(mask, offsets)
-    if not allow_empty:
-        redo = np.flatnonzero(counts == 0)
-        if len(redo):
-            _redraw_empty_rows(rng, mask, lengths, offsets, redo)
-            counts[redo] = row_counts(mask[row_index(offsets, redo)], np.concatenate([[0], np.cumsum(lengths[redo])]))
-    return mask, np.flatnonzero(mask), counts
+    redo = np.zeros(0, dtype=np.int64) if allow_empty else np.flatnonzero(counts == 0)
+    while len(redo):
+        sub = _subset_marks(rng, lengths[redo])
+        mask[row_index(offsets, redo)] = sub
+        counts[redo] = row_counts(sub, np.concatenate([[0], np.cumsum(lengths[redo])]))
+        redo = redo[counts[redo] == 0]
+    return mask, counts
 
 
 def _subset_marks(rng: np.random.Generator, lengths: np.ndarray) -> np.ndarray:
     theta = (rng.random(len(lengths)) * 2.0**32).astype(np.uint32)
     return uniform_u32(rng, int(lengths.sum())) < np.repeat(theta, lengths)
-
-
-def _redraw_empty_rows(rng, mask: np.ndarray, lengths: np.ndarray, offsets: np.ndarray, redo: np.ndarray) -> None:
-    while len(redo):
-        idx = row_index(offsets, redo)
-        sub = _subset_marks(rng, lengths[redo])
-        mask[idx] = sub
-        sub_off = np.concatenate([[0], np.cumsum(lengths[redo])])
-        redo = redo[row_counts(sub, sub_off) == 0]
 
 
 def row_counts(mask: np.ndarray, offsets: np.ndarray) -> np.ndarray:

@@ -295,8 +295,9 @@ def _sample_set(rng, n, lo, hi, p):
     """
     lengths = rng.integers(lo, hi + 1, n)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
-    in_s, s_pos, k = uniform_subset(rng, lengths, offsets, allow_empty=False)
-    k_start = np.cumsum(k) - k
+    in_s, s_pos, k = uniform_subset(rng, lengths, allow_empty=False)
+    k_offsets = np.concatenate([[0], np.cumsum(k)])  # parts of row i: k_offsets[i] .. k_offsets[i + 1]
+    k_start = k_offsets[:-1]
     part_tok = tokens(rng, p, len(s_pos))
     x = np.empty(int(offsets[-1]), dtype=INT)
     x[s_pos] = part_tok
@@ -322,7 +323,6 @@ def _sample_set(rng, n, lo, hi, p):
     span = int(p.sampling_ids[-1]) + 1
     small = (n + 1) * span < 2**31
     row_tok = np.repeat(np.arange(n, dtype=np.int32 if small else np.int64) * span, k) + part_tok
-    k_offsets = np.concatenate([[0], np.cumsum(k)])
     srt = _sort_row_major(row_tok, k_offsets)
     same = np.flatnonzero(srt[1:] == srt[:-1])
     if len(same):
@@ -332,9 +332,11 @@ def _sample_set(rng, n, lo, hi, p):
         repeated_token = np.zeros(span, dtype=bool)
         repeated_token[keys % span] = True
         cp = cp[repeated_token[part_tok[cp]]]
-        cp = cp[keys[np.minimum(np.searchsorted(keys, row_tok[cp]), len(keys) - 1)] == row_tok[cp]]
+        cp_key = row_tok[cp]
+        hit = keys[np.minimum(np.searchsorted(keys, cp_key), len(keys) - 1)] == cp_key
+        cp, cp_key = cp[hit], cp_key[hit]
         pos_bits = max(int(len(x)).bit_length(), 1)
-        both = (row_tok[cp].astype(np.int64) << pos_bits) | first[cp]
+        both = (cp_key.astype(np.int64) << pos_bits) | first[cp]
         both.sort()  # by key, then by first occurrence: all but the first of each key are dropped
         later = np.zeros(len(both), dtype=bool)
         later[1:] = (both[1:] >> pos_bits) == (both[:-1] >> pos_bits)
