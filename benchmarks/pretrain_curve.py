@@ -5,7 +5,7 @@
 
 Writes ``benchmarks/results/<name>_curve.csv`` (the run's metrics.csv) and ``<name>_curve.png``:
 validation token accuracy and exact match against steps (with minutes on a second axis), and the
-training loss. Needs matplotlib (``pip install matplotlib``).
+training loss.
 """
 
 from __future__ import annotations

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import shutil
 import string
@@ -45,7 +44,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .citation import CITATION, PAPER, PAPER_URL
+from . import cards
+from .cards import citation_block
+from .citation import PAPER, PAPER_URL
 
 __all__ = [
     "DEFAULT_NAMESPACE",
@@ -61,7 +62,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DEFAULT_NAMESPACE = "synpre"
-LICENSE = "apache-2.0"
 # Trainer output dirs hold intermediate checkpoints and TensorBoard logs: not part of the model.
 MODEL_IGNORE_PATTERNS = ("checkpoint-*", "checkpoint-*/**", "runs/**", "**/__pycache__/**", ".git/**", ".cache/**")
 _TRANSIENT_STATUS = (429, 500, 502, 503, 504)
@@ -203,7 +203,6 @@ def dataset_card(config, dataset, repo_id: str, *, download_size: int | None = N
 
     ``config`` is the ``SyntheticTaskConfig`` used, ``dataset`` the generated ``DatasetDict``."""
     import datasets
-    from huggingface_hub import DatasetCardData
 
     from .tasks import get_task
 
@@ -218,20 +217,6 @@ def dataset_card(config, dataset, repo_id: str, *, download_size: int | None = N
         download_size=download_size,
         dataset_size=sum(s.num_bytes for s in splits.values()),
     )
-    card_data = DatasetCardData(
-        license=LICENSE,
-        pretty_name=f"Synthetic task: {task.name}",
-        tags=["synthetic", "hf-synpre", "synthetic-pretraining", f"synpre-{task.name}"],
-        task_categories=["text2text-generation"],
-        size_categories=[_size_category(config.num_train + config.num_validation)],
-        configs=[
-            {
-                "config_name": "default",
-                "data_files": [{"split": s, "path": f"data/{s}-*"} for s in splits],
-            }
-        ],
-    )
-    datasets.info.DatasetInfosDict({"default": info}).to_dataset_card_data(card_data)
     lo, hi = config.length_range
     flags = [
         f"--num-train {config.num_train}",
@@ -283,9 +268,16 @@ def dataset_card(config, dataset, repo_id: str, *, download_size: int | None = N
         kwargs=", ".join(kwargs),
         paper=PAPER,
         paper_url=PAPER_URL,
-        citation=CITATION,
+        citation=citation_block(),
     )
-    return f"---\n{card_data.to_yaml()}\n---\n{body}"
+    return str(cards.dataset_card(
+        pretty_name=f"Synthetic task: {task.name}",
+        body=body,
+        tags=[f"synpre-{task.name}"],
+        size=config.num_train + config.num_validation,
+        configs=[{"config_name": "default", "data_files": [{"split": s, "path": f"data/{s}-*"} for s in splits]}],
+        dataset_info=info,
+    ))
 
 
 _DATASET_CARD_BODY = """
@@ -343,18 +335,8 @@ ds = load_synthetic("$task", $kwargs)
 
 ## Citation
 
-```bibtex
 $citation
-```
 """
-
-
-def _size_category(n: int) -> str:
-    if n < 1_000:
-        return "n<1K"
-    bounds = ["1K", "10K", "100K", "1M", "10M", "100M", "1B"]
-    k = min(int(math.log10(n)) - 3, len(bounds) - 2)
-    return f"{bounds[k]}<n<{bounds[k + 1]}"
 
 
 def _version() -> str:
@@ -437,54 +419,16 @@ def model_card(
 
     With ``existing_card``, its body is kept, its metadata is completed, and a metrics section is added
     if it has none."""
-    from huggingface_hub import EvalResult, ModelCard, ModelCardData
-
-
     metrics = {k: float(v) for k, v in (metrics or {}).items()}
     name = repo_id.split("/")[-1]
-    all_tags = ["t5", "hf-synpre", "synthetic-pretraining", *tags]
-    if statistics_scheme:
-        all_tags.append("parameter-statistics-init")
-    eval_results = None
-    if metrics and datasets:
-        # model-index needs a dataset; the metrics belong to the first (the training data)
-        eval_results = [
-            EvalResult(
-                task_type="text2text-generation",
-                dataset_type=datasets[0],
-                dataset_name=datasets[0],
-                dataset_split="validation",
-                metric_type=k,
-                metric_name=k,
-                metric_value=v,
-            )
-            for k, v in metrics.items()
-        ]
+    tags = [*tags, *(["parameter-statistics-init"] if statistics_scheme else [])]
+    # model-index needs a dataset; the metrics belong to the first (the training data)
+    results = [cards.eval_result(k, v, dataset=datasets[0]) for k, v in metrics.items()] if datasets else []
     if existing_card is not None:
-        card = ModelCard(existing_card, ignore_metadata_errors=False)
-        data = card.data
-        data.library_name = data.library_name or "transformers"
-        data.base_model = data.base_model or base_model
-        data.datasets = list(dict.fromkeys([*(_as_list(data.datasets)), *datasets])) or None
-        data.tags = list(dict.fromkeys([*(_as_list(data.tags)), *all_tags]))
-        if eval_results and not data.eval_results:
-            data.eval_results, data.model_name = eval_results, name
-        text = str(card)
-        if metrics and "## Metrics" not in text:
-            text = text.rstrip("\n") + "\n\n## Metrics\n\n" + _metrics_table(metrics) + "\n"
-        return text
+        return str(cards.complete_model_card(existing_card, name=name, base_model=base_model, datasets=datasets,
+                                             tags=tags, results=results, metrics=metrics))
 
     config = json.loads((Path(model_dir) / "config.json").read_text())
-    data = ModelCardData(
-        library_name="transformers",
-        pipeline_tag="text2text-generation",
-        license=LICENSE,
-        base_model=base_model,
-        datasets=list(datasets) or None,
-        tags=list(dict.fromkeys(all_tags)),
-        eval_results=eval_results,
-        model_name=name if eval_results else None,
-    )
     arch = ", ".join(
         f"{k} {config[k]}" for k in ("d_model", "num_layers", "num_decoder_layers", "num_heads", "d_ff", "vocab_size") if k in config
     )
@@ -493,45 +437,18 @@ def model_card(
     rows.append(("data", ", ".join(f"[{d}](https://huggingface.co/datasets/{d})" for d in datasets) or "not recorded"))
     if statistics_scheme:
         rows.append(("initialisation", f"from parameter statistics, scheme *{statistics_scheme}* (paper Tables 2-3)"))
-    body = [
-        f"# {name}",
-        "",
-        f"A T5 made with hf-synpre, following [{PAPER}]({PAPER_URL}).",
-        "",
-        "| | |",
-        "|---|---|",
-        *(f"| {k} | {v} |" for k, v in rows),
-        "",
-    ]
+    sections = []
     if metrics:
-        body += ["## Metrics", "", _metrics_table(metrics), ""]
-    body += [
-        "## Use",
-        "",
-        "```python",
-        "from transformers import T5ForConditionalGeneration",
-        "",
-        f'model = T5ForConditionalGeneration.from_pretrained("{repo_id}")',
-        "```",
-        "",
-        "## Citation",
-        "",
-        "```bibtex",
-        CITATION,
-        "```",
-        "",
-    ]
-    return f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body)
-
-
-def _as_list(value) -> list:
-    if value is None:
-        return []
-    return [value] if isinstance(value, str) else list(value)
-
-
-def _metrics_table(metrics: Mapping[str, float]) -> str:
-    return "\n".join(["| metric | value |", "|---|---|", *(f"| {k} | {v:.6g} |" for k, v in metrics.items())])
+        sections.append(("Metrics", "\n".join(["| metric | value |", "|---|---|",
+                                                *(f"| {k} | {v:.6g} |" for k, v in metrics.items())])))
+    sections.append(("Use", cards.code_block(
+        f'from transformers import AutoModelForSeq2SeqLM\n\nmodel = AutoModelForSeq2SeqLM.from_pretrained("{repo_id}")',
+        "python")))
+    return str(cards.model_card(
+        name, summary=f"A {config.get('model_type', 'T5').upper()} made with hf-synpre, following {cards.paper_link()}.",
+        details=rows, sections=sections, base_model=base_model, datasets=datasets, tags=tags, results=results,
+        model_type=config.get("model_type", "t5"),
+    ))
 
 
 def _saved_metrics(folder: Path) -> dict:

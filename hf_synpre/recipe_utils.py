@@ -13,6 +13,7 @@ Public API:
     resolve_resume(resume, output_dir) -> checkpoint path or None ("true"/"last" = the latest one)
     write_json_atomic(path, obj) -- written under a temporary name, then renamed
     write_text_atomic(path, text) -- the same for text
+    hub_offline()              -- HF_HUB_OFFLINE is set (these three from hf_synpre.io)
     run_recipe(main)           -- ``main()``; a ValueError becomes ``<script>: error: ...`` and exit 2
     PAPER, PAPER_URL, CITATION (from hf_synpre.citation)
 
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence
 
 from .citation import CITATION, PAPER, PAPER_URL
+from .io import hub_offline, write_json_atomic, write_text_atomic
 
 __all__ = [
     "CITATION",
@@ -41,6 +43,7 @@ __all__ = [
     "check_push",
     "config_path_from_argv",
     "config_to_flags",
+    "hub_offline",
     "last_flag_value",
     "parse_args_with_config",
     "resolve_resume",
@@ -159,7 +162,7 @@ def check_push(training_args) -> str:
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
 
-    if os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}:
+    if hub_offline():
         raise ValueError("--push_to_hub cannot work with HF_HUB_OFFLINE set; unset it or drop --push_to_hub")
     repo_id = training_args.hub_model_id or Path(training_args.output_dir).resolve().name
     try:
@@ -185,37 +188,6 @@ def resolve_resume(resume: Any, output_dir: str) -> Optional[str]:
     if resume is not None and not Path(resume, "trainer_state.json").is_file():
         raise ValueError(f"--resume_from_checkpoint {resume} is not a Trainer checkpoint (no trainer_state.json)")
     return resume
-
-
-# ----------------------------------------------------------------------------------------- files
-def write_json_atomic(path: os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON to ``path`` through a temporary file and a rename."""
-    return write_text_atomic(path, json.dumps(obj, indent=2, default=_jsonable) + "\n")
-
-
-def write_text_atomic(path: os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
-
-
-def _jsonable(value):
-    if hasattr(value, "item"):  # numpy / torch scalars
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 # ----------------------------------------------------------------------------------------- entry point

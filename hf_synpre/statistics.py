@@ -85,6 +85,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .io import hub_offline
 from .modeling import _as_t5_config, _new_t5, t5x_init_
 
 __all__ = [
@@ -685,7 +686,7 @@ def _statistics_from_hub(repo_id: str, *, revision: str | None, source: str) -> 
         files = [Path(_require_hub_file(repo_id, s, revision)) for s in shards]
         return _statistics_from_safetensors(files, source=source, config=config, revision=revision)
     if config is None:
-        offline = " HF_HUB_OFFLINE is set and nothing is cached for it." if _hub_offline() else ""
+        offline = " HF_HUB_OFFLINE is set and nothing is cached for it." if hub_offline() else ""
         raise ValueError(
             f"Could not find {STATISTICS_FILENAME}, safetensors weights or a config in Hub repo {repo_id!r}.{offline} "
             "Pass a local checkpoint directory, a statistics file, or a model."
@@ -723,10 +724,6 @@ def _require_hub_file(repo_id: str, filename: str, revision: str | None) -> str:
     if path is None:
         raise ValueError(f"Hub repo {repo_id!r} lists {filename} in its index but the file is missing.")
     return path
-
-
-def _hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
 
 
 def _as_repo_id(text: str) -> str:

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Fine-tune a T5 on one of the paper's six downstream tasks and report its test metric, as the paper did.
+"""Fine-tune a T5 on one of the paper's six downstream tasks -- or on your own text-to-text pairs -- and
+report its test metric, as the paper did.
 
 "Insights into Pre-training via Simpler Synthetic Tasks" (Wu, Li, Liang, NeurIPS 2022) measures what a
 (synthetic) pre-training transfers by fine-tuning on six tasks (``hf_synpre.downstream``). This script is
@@ -38,6 +39,26 @@ Launch (from the repository root, after ``pip install -e .``):
     accelerate launch --config_file recipes/accelerate/gpu_bf16.yaml recipes/finetune.py \
         --config recipes/configs/finetune_paper.yaml --task mtop --model google-t5/t5-small --output_dir runs/mtop
 
+    # your own pairs, flags only (no --task, no code): JSON lines (.json/.jsonl), .csv or .parquet files with
+    # an input and a target column; the generic t5x settings (constant-LR Adafactor 1e-3, batch 128,
+    # 100,000 steps, validation every 10,000, beam 4, inputs 512 / targets 128 tokens, exact_match)
+    # unless flags say otherwise; no --test_file: the validation split is decoded
+    python recipes/finetune.py --train_file data/train.jsonl --validation_file data/dev.jsonl \
+        --test_file data/test.jsonl --input_column source --target_column target --metric exact_match \
+        --model runs/cpu_default/selected --max_source_length 64 --max_target_length 64 \
+        --max_steps 2000 --eval_steps 200 --save_steps 200 --per_device_train_batch_size 32 --output_dir runs/ft-mine
+
+    # a Hub dataset (or a local dataset folder: data files or save_to_disk), 5 % of train held out for validation
+    python recipes/finetune.py --dataset_name someone/pairs --input_column question --target_column answer \
+        --validation_split_percentage 5 --metric squad --model google-t5/t5-small --output_dir runs/ft-pairs
+
+    # a registered task's paper settings and metric on your files (they replace its data)
+    python recipes/finetune.py --task mtop --train_file my_mtop/train.jsonl --validation_file my_mtop/dev.jsonl ...
+
+Data from flags become a ``DownstreamTask`` (``hf_synpre.downstream.read_text_to_text`` and
+``text_to_text_task``) named after the dataset or the train file's stem, so that the rest -- selection,
+decoding, metrics, results, card -- is the registered tasks' code path.
+
 Settings are layered: the task's paper settings < the ``--config`` file < command-line flags. Outputs in
 ``--output_dir``: ``selected/`` (the best-validation model, its tokenizer, ``README.md`` model card,
 ``selection.json``, ``finetune_results.json``), ``finetune_results.json`` (validation history, selected
@@ -74,17 +95,28 @@ from transformers import (
     set_seed,
 )
 
-from hf_synpre.downstream import DownstreamDataNotFoundError, SPLITS, get_downstream_task, load_downstream
+from hf_synpre import cards
+from hf_synpre.cards import eval_result
+from hf_synpre.downstream import (
+    DownstreamDataNotFoundError,
+    DownstreamTask,
+    SPLITS,
+    get_downstream_task,
+    load_downstream,
+    looks_like_local_path,
+    read_text_to_text,
+    text_to_text_name,
+    text_to_text_task,
+)
+from hf_synpre.metrics import METRICS
 from hf_synpre.modeling import INITS, build_t5
 from hf_synpre.recipe_utils import (
-    CITATION,
-    PAPER,
-    PAPER_URL,
     run_recipe,
     check_output_dir,
     check_push,
     config_path_from_argv,
     config_to_flags,
+    hub_offline,
     last_flag_value,
     parse_args_with_config,
     resolve_resume,
@@ -625,7 +657,8 @@ def _rerank_t5x(model, ids, mask, sequences, keep, num_beams: int, alpha: float,
 
 
 # ----------------------------------------------------------------------------------------- card
-def model_card(results: dict, model, task, training_args, command: str, name: str) -> str:
+def model_card(results: dict, model, task, training_args, command: str, name: str):
+    """The fine-tuned model's card; model-index = the selection metric (validation) and the test metrics."""
     c = model.config
     info = results["model"]
     if info["kind"] == FROM_SCRATCH:
@@ -636,56 +669,61 @@ def model_card(results: dict, model, task, training_args, command: str, name: st
         start = f"`{info['source']}`, " + (
             "all weights loaded" if info["transfer_embeddings"] else "all weights but the token embeddings loaded")
     sel = results["selection"]
+    dataset = getattr(task, "hub_id", None) or task.name
+    evals = [eval_result("token_accuracy", sel["validation_token_accuracy"], dataset=dataset, dataset_name=task.name)]
+    details = [
+        ("start", start),
+        ("selected step", f"{sel['step']} of {results['steps']} (best validation token accuracy)"),
+        ("validation token accuracy", f"{sel['validation_token_accuracy']:.4f}"),
+    ]
     test = results.get("test")
     if test:
-        test_rows = f"| {test['split']} teacher-forced token accuracy | {test['teacher_forced']['token_accuracy']:.4f} |\n"
+        split = test["split"]
+        details.append((f"{split} teacher-forced token accuracy", f"{test['teacher_forced']['token_accuracy']:.4f}"))
+        evals.append(eval_result("teacher_forced_token_accuracy", test["teacher_forced"]["token_accuracy"],
+                                 dataset=dataset, dataset_name=task.name, split=split))
         if "decoding" in test:
-            metrics_rows = "\n".join(f"| {test['split']} {k} | {v:.2f} |" for k, v in test["metrics"].items())
+            details += [(f"{split} {k}", f"{v:.2f}") for k, v in test["metrics"].items()]
+            evals += [eval_result(k, v, dataset=dataset, dataset_name=task.name, split=split)
+                      for k, v in test["metrics"].items()]
             dec = test["decoding"]
-            decoding = (f"{'greedy' if dec['num_beams'] == 1 else 'beam search, ' + str(dec['num_beams']) + ' beams, t5x brevity penalty alpha ' + str(dec['beam_alpha'])}, "
-                        f"up to {dec['max_decode_length']} tokens; {test['examples']} examples at {dec['examples_per_second']:.1f} examples/s")
-            test_rows += f"{metrics_rows}\n| decoding | {decoding} |\n"
+            how = ("greedy" if dec["num_beams"] == 1
+                   else f"beam search, {dec['num_beams']} beams, t5x brevity penalty alpha {dec['beam_alpha']}")
+            details.append(("decoding", f"{how}, up to {dec['max_decode_length']} tokens; {test['examples']} examples "
+                                        f"at {dec['examples_per_second']:.1f} examples/s"))
         else:
-            test_rows += f"| {test['split']} decoding | not run (`--decode false`) |\n"
+            details.append((f"{split} decoding", "not run (`--decode false`)"))
     else:
-        test_rows = "| test | (not decoded yet: training in progress) |\n"
+        details.append(("test", "(not decoded yet: training in progress)"))
     hp = results["hyperparameters"]
-    base = [f"base_model: {info['source']}"] if info["kind"] == "checkpoint" and not Path(info["source"]).exists() else []
-    front = "\n".join(["---", "library_name: transformers", "pipeline_tag: text2text-generation", *base,
-                       "tags:", "- t5", "- hf-synpre", "- synthetic-pretraining", f"- {task.name}", "---"])
-    return f"""{front}
-
-# {name}
-
-A T5 fine-tuned on **{task.name}** ({task.description}) with `hf_synpre`'s `recipes/finetune.py`, following
-the protocol of [{PAPER}]({PAPER_URL}): constant-LR Adafactor, teacher-forced validation token accuracy
-every {training_args.eval_steps} steps, and the task metric decoded with the model of the best validation accuracy.
-
-| | |
-|---|---|
-| start | {start} |
-| selected step | {sel['step']} of {results['steps']} (best validation token accuracy) |
-| validation token accuracy | {sel['validation_token_accuracy']:.4f} |
-{test_rows}| optimiser | {hp['optimizer']}, learning rate {hp['learning_rate']}, batch {hp['batch_size']}, dropout {hp['dropout_rate']}, z-loss {hp['z_loss']} |
-| lengths | inputs {hp['max_source_length']}, targets {hp['max_target_length']} tokens (EOS included; longer ones truncated) |
-| model | T5, d_model {c.d_model}, {c.num_layers}+{c.num_decoder_layers} layers, d_ff {c.d_ff}, {c.num_heads} heads, vocab {c.vocab_size}, {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters |
-| data | {results['data']['train_examples']} training / {results['data']['validation_examples']} validation examples |
-
-Validation accuracy is teacher-forced: argmax of the logits against the target tokens, EOS included, no
-decoding. {'Metrics compare predictions with the targets as the tokenizer round-trips them (`decode(encode(target))`), as T5 did. ' if task.metric_on_decoded_targets else ''}Scores are 0-100.
-
-## Reproduce
-
-```bash
-{command}
-```
-
-## Citation
-
-```bibtex
-{CITATION}
-```
-"""
+    details += [
+        ("optimiser", f"{hp['optimizer']}, learning rate {hp['learning_rate']}, batch {hp['batch_size']}, "
+                      f"dropout {hp['dropout_rate']}, z-loss {hp['z_loss']}"),
+        ("lengths", f"inputs {hp['max_source_length']}, targets {hp['max_target_length']} tokens (EOS included; "
+                    "longer ones truncated)"),
+        ("model", f"T5, d_model {c.d_model}, {c.num_layers}+{c.num_decoder_layers} layers, d_ff {c.d_ff}, "
+                  f"{c.num_heads} heads, vocab {c.vocab_size}, {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M "
+                  "parameters"),
+        ("data", f"{results['data']['train_examples']} training / {results['data']['validation_examples']} "
+                 "validation examples"),
+    ]
+    round_trip = ("Metrics compare predictions with the targets as the tokenizer round-trips them "
+                  "(`decode(encode(target))`), as T5 did. " if task.metric_on_decoded_targets else "")
+    return cards.model_card(
+        name,
+        summary=f"A T5 fine-tuned on **{task.name}** ({task.description}) with `hf_synpre`'s `recipes/finetune.py`, "
+        f"following the protocol of {cards.paper_link()}: constant-LR Adafactor, teacher-forced validation token "
+        f"accuracy every {training_args.eval_steps} steps, and the task metric decoded with the model of the best "
+        "validation accuracy.",
+        details=details,
+        sections=[("Evaluation", "Validation accuracy is teacher-forced: argmax of the logits against the target "
+                   f"tokens, EOS included, no decoding. {round_trip}Scores are 0-100.")],
+        reproduce=command,
+        base_model=cards.hub_model_id(info["source"]) if info["kind"] == "checkpoint" else None,
+        datasets=[task.hub_id] if getattr(task, "hub_id", None) else [],
+        tags=["finetuned", task.name],
+        results=evals,
+    )
 
 
 # ----------------------------------------------------------------------------------------- main
@@ -739,7 +777,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     def export(model_to_save, selection):
         results["selection"] = _selection_summary(selection)
         card = model_card(results, model_to_save, task, training_args, command, name)
-        export_model(model_to_save, tokenizer, selected_dir, card,
+        export_model(model_to_save, tokenizer, selected_dir, str(card),
                      extra_files={"selection.json": _dumps(selection)})
         logger.info("Best validation token accuracy so far: %.4f at step %d -> %s",
                     selection["metrics"]["eval_token_accuracy"], selection["step"], selected_dir)
@@ -824,7 +862,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                    + f" on {len(predictions)} examples ({stats['examples_per_second']:.1f} examples/s decoding, {beams})")
     write_json_atomic(out / RESULTS_FILENAME, results)
     write_json_atomic(selected_dir / RESULTS_FILENAME, results)
-    write_text_atomic(selected_dir / "README.md", model_card(results, best, task, training_args, command, name))
+    write_text_atomic(selected_dir / "README.md", str(model_card(results, best, task, training_args, command, name)))
 
     if push:
         from hf_synpre.hub import publish_model
@@ -832,8 +870,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         split = results["test"]["split"]
         published = publish_model(
             selected_dir, training_args.hub_model_id,
-            base_model=model_info["source"] if model_info["kind"] == "checkpoint" and not Path(model_info["source"]).exists() else None,
-            datasets=[task.hub_id], tags=["finetuned", task.name],
+            base_model=cards.hub_model_id(model_info["source"]) if model_info["kind"] == "checkpoint" else None,
+            datasets=[task.hub_id] if getattr(task, "hub_id", None) else [], tags=["finetuned", task.name],
             metrics={f"{split}_teacher_forced_token_accuracy": forced["test_token_accuracy"],
                      **{f"{split}_{k}": v for k, v in metrics.items()}},
             statistics_scheme=model_info.get("scheme"), private=training_args.hub_private_repo,

@@ -43,7 +43,8 @@ from pathlib import Path
 
 from transformers import HfArgumentParser
 
-from hf_synpre.recipe_utils import CITATION, PAPER, PAPER_URL, check_push, run_recipe
+from hf_synpre import cards
+from hf_synpre.recipe_utils import check_push, run_recipe
 from hf_synpre.statistics import (
     ParameterStatistics,
     Scheme,
@@ -216,10 +217,10 @@ def _save(tmp: Path, model, tokenizer, statistics, scheme, init_args, out_args) 
         tokenizer.save_pretrained(tmp)
     if statistics is not None:
         statistics.save(tmp / SOURCE_STATISTICS_FILENAME)
-    (tmp / "README.md").write_text(model_card(model, statistics, scheme, init_args, out_args))
+    model_card(model, statistics, scheme, init_args, out_args).save(tmp / "README.md")
 
 
-def model_card(model, statistics: ParameterStatistics | None, scheme: Scheme, init_args, out_args) -> str:
+def model_card(model, statistics: ParameterStatistics | None, scheme: Scheme, init_args, out_args):
     """The README.md: provenance, how to reproduce, the statistics table, the citation."""
     source = (statistics.source if statistics else None) or init_args.source
     read_from = init_args.source if init_args.source and init_args.source != source else None
@@ -241,56 +242,37 @@ def model_card(model, statistics: ParameterStatistics | None, scheme: Scheme, in
     if init_args.config_name:
         call.append(f"config={init_args.config_name!r}")
     call.append(f"seed={init_args.seed}")
-    return f"""---
-library_name: transformers
-pipeline_tag: text2text-generation
-tags:
-- t5
-- hf-synpre
-- synthetic-pretraining
-- parameter-statistics-init
----
-
-# {name}
-
-A **freshly initialised, untrained** T5 ({variant}; d_model {c.d_model}, {c.num_layers}+{c.num_decoder_layers} layers,
-d_ff {c.d_ff}, {c.num_heads} heads), made by `hf_synpre` following [{PAPER}]({PAPER_URL}), Tables 2 and 3.
-Start fine-tuning from it the way you would from a pre-trained checkpoint.
-
-| | |
-|---|---|
-| source model | {source or "none (no statistics used)"} |
-{f"| statistics read from | {read_from} |" + chr(10) if read_from else ""}| source revision | {(statistics.revision if statistics else None) or "-"} |
-| scheme | {scheme_line} |
-| what the scheme does | {scheme.description} |
-| seed | {init_args.seed} |
-
-Every tensor outside the scheme's groups, the token embedding included, has the t5x default ("Random Init")
-initialisation. {"The source statistics are in `" + SOURCE_STATISTICS_FILENAME + "`." if statistics else ""}
-
-## Reproduce
-
-```bash
-python recipes/from_statistics.py {" ".join(flags)}
-```
-
-```python
-from hf_synpre.statistics import from_statistics
-model = from_statistics({", ".join(call)})
-```
-
-## Statistics
-
-Pooled over each group of the scheme: the source's statistics and those of this model.
-
-{to_markdown(rows)}
-
-## Citation
-
-```bibtex
-{CITATION}
-```
-"""
+    details = [("source model", source or "none (no statistics used)")]
+    if read_from:
+        details.append(("statistics read from", read_from))
+    details += [
+        ("source revision", (statistics.revision if statistics else None) or "-"),
+        ("scheme", scheme_line),
+        ("what the scheme does", scheme.description),
+        ("seed", init_args.seed),
+    ]
+    kept = ("Every tensor outside the scheme's groups, the token embedding included, has the t5x default "
+            "(\"Random Init\") initialisation."
+            + (f" The source statistics are in `{SOURCE_STATISTICS_FILENAME}`." if statistics else ""))
+    return cards.model_card(
+        name,
+        summary=f"A **freshly initialised, untrained** T5 ({variant}; d_model {c.d_model}, "
+        f"{c.num_layers}+{c.num_decoder_layers} layers, d_ff {c.d_ff}, {c.num_heads} heads), made by `hf_synpre` "
+        f"following {cards.paper_link()}, Tables 2 and 3. Start fine-tuning from it the way you would from a "
+        "pre-trained checkpoint.",
+        details=details,
+        sections=[
+            ("Initialisation", kept),
+            ("Python", cards.code_block(
+                f"from hf_synpre.statistics import from_statistics\nmodel = from_statistics({', '.join(call)})",
+                "python")),
+            ("Statistics", "Pooled over each group of the scheme: the source's statistics and those of this "
+             "model.\n\n" + to_markdown(rows)),
+        ],
+        reproduce="python recipes/from_statistics.py " + " ".join(flags),
+        base_model=cards.hub_model_id(source),
+        tags=["parameter-statistics-init"],
+    )
 
 
 def _push(out: Path, out_args: OutputArguments, scheme: Scheme, init_args: InitArguments) -> None:

@@ -72,11 +72,10 @@ from hf_synpre.data.streaming import (
     make_validation_set,
     parse_mixture,
 )
+from hf_synpre import cards
+from hf_synpre.cards import eval_result, hub_dataset_id, hub_model_id
 from hf_synpre.modeling import build_t5
 from hf_synpre.recipe_utils import (
-    CITATION,
-    PAPER,
-    PAPER_URL,
     check_output_dir,
     check_push,
     parse_args_with_config,
@@ -338,13 +337,17 @@ def load_model(model_args, data_args, tokenizer, seed: int):
 
 
 # ----------------------------------------------------------------------------------------- card
-def model_card(selection: dict, model, data_args, training_args, mixture: dict, command: str, name: str) -> str:
+def model_card(selection: dict, model, data_args, training_args, mixture: dict, command: str, name: str,
+               start: Optional[str] = None):
+    """The selected checkpoint's card: the task, the selection, the model; model-index = the selection metric."""
     c = model.config
     m = selection["metrics"]
     tasks = ", ".join(f"{t} ({w:g})" for t, w in mixture.items()) if len(mixture) > 1 else next(iter(mixture))
     what = "the synthetic task "
+    datasets = [f"synpre/{t}" for t in mixture]  # where publish_dataset puts each task
     if data_args.data not in ("stream", "builder"):
         what, tasks = "", f"the prepared data {Path(data_args.data).name}"  # the data decides; --task names nothing
+        datasets = [d for d in [hub_dataset_id(data_args.data)] if d]
     if selection["rule"] == "first_above":
         rule = (f"first evaluation with validation token accuracy >= {selection['threshold']}"
                 + ("" if selection["threshold_reached"] else " (**not reached**: the best evaluation is kept)"))
@@ -352,47 +355,36 @@ def model_card(selection: dict, model, data_args, training_args, mixture: dict, 
         rule = "best validation token accuracy"
     lengths = "each task's own" if data_args.min_length is None else f"{data_args.min_length}..{data_args.max_length}"
     params = sum(p.numel() for p in model.parameters())
-    return f"""---
-library_name: transformers
-pipeline_tag: text2text-generation
-tags:
-- t5
-- hf-synpre
-- synthetic-pretraining
----
-
-# {name}
-
-A T5 pre-trained on {what}**{tasks}** with `hf_synpre`, following [{PAPER}]({PAPER_URL}).
-Fine-tune it as you would any T5 checkpoint.
-
-| | |
-|---|---|
-| task | {tasks} |
-| steps | {selection['step']} |
-| validation token accuracy | {m.get('eval_token_accuracy', float('nan')):.4f} |
-| validation exact sequence match | {m.get('eval_sequence_accuracy', float('nan')):.4f} |
-| checkpoint selection | {rule} |
-| data | {data_args.data}; body lengths {lengths}; content vocabulary {data_args.content_vocab_size or 'all'}; seed {training_args.data_seed if training_args.data_seed is not None else training_args.seed} |
-| model | T5, d_model {c.d_model}, {c.num_layers}+{c.num_decoder_layers} layers, d_ff {c.d_ff}, {c.num_heads} heads, vocab {c.vocab_size}, {params / 1e6:.2f}M parameters |
-| batch | {training_args.per_device_train_batch_size} per device x {training_args.world_size} processes x {training_args.gradient_accumulation_steps} accumulation |
-
-Accuracies are teacher-forced (argmax of the logits against the targets, EOS included, no decoding), on
-{data_args.num_validation} held-out examples the training stream never contains.
-
-## Reproduce
-
-```bash
-{command}
-```
-
-## Citation
-
-```bibtex
-{CITATION}
-}}
-```
-"""
+    seed = training_args.data_seed if training_args.data_seed is not None else training_args.seed
+    accuracy = m.get("eval_token_accuracy", float("nan"))
+    results = [eval_result("token_accuracy", accuracy, dataset=d, dataset_name=f"{d} (held-out validation)")
+               for d in datasets[:1]]
+    return cards.model_card(
+        name,
+        summary=f"A T5 pre-trained on {what}**{tasks}** with `hf_synpre`, following {cards.paper_link()}.\n"
+        "Fine-tune it as you would any T5 checkpoint.",
+        details=[
+            ("task", tasks),
+            ("steps", selection["step"]),
+            ("validation token accuracy", f"{accuracy:.4f}"),
+            ("validation exact sequence match", f"{m.get('eval_sequence_accuracy', float('nan')):.4f}"),
+            ("checkpoint selection", rule),
+            ("data", f"{data_args.data}; body lengths {lengths}; content vocabulary "
+                     f"{data_args.content_vocab_size or 'all'}; seed {seed}"),
+            ("model", f"T5, d_model {c.d_model}, {c.num_layers}+{c.num_decoder_layers} layers, d_ff {c.d_ff}, "
+                      f"{c.num_heads} heads, vocab {c.vocab_size}, {params / 1e6:.2f}M parameters"),
+            ("batch", f"{training_args.per_device_train_batch_size} per device x {training_args.world_size} processes "
+                      f"x {training_args.gradient_accumulation_steps} accumulation"),
+        ],
+        sections=[("Evaluation", "Accuracies are teacher-forced (argmax of the logits against the targets, EOS "
+                   f"included, no decoding), on {data_args.num_validation} held-out examples the training stream "
+                   "never contains.")],
+        reproduce=command,
+        base_model=hub_model_id(start),
+        datasets=datasets,
+        tags=list(mixture),
+        results=results,
+    )
 
 
 # ----------------------------------------------------------------------------------------- main
@@ -440,8 +432,9 @@ def main(argv: Optional[list] = None) -> Path:
     name = training_args.hub_model_id or out.resolve().name
 
     def export(model_to_save, selection):
-        card = model_card(selection, model_to_save, data_args, training_args, mixture, command, name)
-        export_model(model_to_save, tokenizer, selected_dir, card,
+        card = model_card(selection, model_to_save, data_args, training_args, mixture, command, name,
+                          start=model_args.model_name_or_path)
+        export_model(model_to_save, tokenizer, selected_dir, str(card),
                      extra_files={"selection.json": json.dumps(selection, indent=2) + "\n"})
         logger.info("Selected step %d (token accuracy %.4f) -> %s", selection["step"],
                     selection["metrics"]["eval_token_accuracy"], selected_dir)

@@ -8,6 +8,7 @@ from pathlib import Path
 import datasets
 import pytest
 
+from conftest import CODE_TRANSLATION_HOWTO, real_code_translation_root, write_code_translation_folder
 from hf_synpre import downstream
 from hf_synpre.downstream import (
     DOWNSTREAM_TASK_NAMES,
@@ -246,13 +247,19 @@ def test_webqsp_in_unifiedskg_schema_targets_s_expressions_and_drops_null_traini
 
 
 def _offline_code_translation_folder():
-    root = find_data_dir()
-    folder = root / "code_translation" if root is not None else None
-    assert folder is not None and folder.is_dir(), (
-        "the CodeXGLUE copy is expected at ../shared/data/code_translation next to the repository "
-        "(or under $SYNPRE_DATA_DIR)"
-    )
-    return folder
+    root = real_code_translation_root()
+    if root is None:
+        pytest.skip(f"needs {CODE_TRANSLATION_HOWTO}")
+    return root / "code_translation"
+
+
+def test_code_translation_reads_any_folder_in_the_codexglue_layout(tmp_path):
+    folder = write_code_translation_folder(tmp_path / "code_translation")
+    ds = load_downstream("code_translation", data_dir=tmp_path)
+    assert {split: len(d) for split, d in ds.items()} == {"train": 64, "validation": 24, "test": 16}
+    java = (folder / "valid.java-cs.txt.java").read_text(encoding="utf-8").split("\n")[3]
+    cs = (folder / "valid.java-cs.txt.cs").read_text(encoding="utf-8").split("\n")[3]
+    assert ds["validation"][3] == {"inputs": java, "targets": cs}
 
 
 def test_code_translation_reads_the_offline_codexglue_folder():

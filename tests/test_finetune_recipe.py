@@ -1,5 +1,6 @@
-"""recipes/finetune.py on a tiny T5 and a handful of code_translation pairs from the offline folder: a full
-run, statistics initialisation, token-embedding re-initialisation, bad input, and decoding by length."""
+"""recipes/finetune.py on a tiny T5 and a handful of code_translation pairs from the offline folder (the real
+CodeXGLUE copy where it exists, else a stand-in in its format): a full run, statistics initialisation,
+token-embedding re-initialisation, bad input, and decoding by length."""
 
 import importlib.util
 import json
@@ -12,17 +13,19 @@ import pytest
 import torch
 from transformers import T5Config, T5ForConditionalGeneration
 
-from hf_synpre.downstream import find_data_dir, load_downstream
+from hf_synpre.downstream import load_downstream
 from hf_synpre.modeling import build_t5
 from hf_synpre.tokenizer import default_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes" / "finetune.py"
 
-pytestmark = pytest.mark.skipif(
-    find_data_dir() is None or not (find_data_dir() / "code_translation").is_dir(),
-    reason="needs the offline code_translation copy ($SYNPRE_DATA_DIR or ../shared/data)",
-)
+
+
+@pytest.fixture(autouse=True)
+def _offline_data(code_translation_root, monkeypatch):
+    # the recipe, in process or in a subprocess, finds the data through $SYNPRE_DATA_DIR
+    monkeypatch.setenv("SYNPRE_DATA_DIR", str(code_translation_root))
 
 TINY_ARCH = dict(d_model=32, d_kv=8, d_ff=64, num_layers=1, num_decoder_layers=1, num_heads=4)
 

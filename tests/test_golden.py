@@ -1,4 +1,5 @@
-"""Golden tests: the original generator's own output (shared/spec/reference_samples) re-derived.
+"""Golden tests: the original generator's own output (tests/fixtures/reference_samples, a copy of
+shared/spec/reference_samples) re-derived.
 
 For every line: the prefix is the T5 encoding of the generator's task name, the separators are the
 paper's sentinel ids, the body length is in [10, 220], and re-applying our task function to the body
@@ -11,7 +12,7 @@ import pytest
 
 from hf_synpre.tasks import GENERATOR_NAMES, get_task
 
-from conftest import NUMBER_MARK, REFERENCE_SAMPLES, T5_NUMBERS, T5_PREFIXES
+from conftest import NUMBER_MARK, REFERENCE_SAMPLES, SHARED_REFERENCE_SAMPLES, T5_NUMBERS, T5_PREFIXES
 
 
 def read_samples(generator_name):
@@ -35,6 +36,13 @@ def split_body(task, body, proto):
 def test_reference_samples_cover_all_18_tasks():
     assert len(GENERATOR_NAMES) == 18
     assert sorted(p.stem for p in REFERENCE_SAMPLES.glob("*.txt")) == sorted(GENERATOR_NAMES)
+
+
+@pytest.mark.skipif(not SHARED_REFERENCE_SAMPLES.is_dir(), reason="compares with ../shared/spec/reference_samples, "
+                    "the specification folder beside the repository (absent in this clone)")
+def test_the_fixture_copy_is_the_specifications_reference_samples():
+    for path in sorted(SHARED_REFERENCE_SAMPLES.glob("*.txt")):
+        assert (REFERENCE_SAMPLES / path.name).read_bytes() == path.read_bytes(), path.name
 
 
 @pytest.mark.parametrize("generator_name", GENERATOR_NAMES)

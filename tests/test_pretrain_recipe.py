@@ -130,7 +130,7 @@ def test_two_process_data_parallel_cpu_run_splits_each_global_batch(tiny_config,
     recipe.main(base + ["--output_dir", str(single), "--per_device_train_batch_size", "16"])
     double = tmp_path / "ddp"
     proc = subprocess.run(
-        ["torchrun", "--nproc_per_node", "2", "--master_port", str(_free_port()), str(RECIPE), *base,
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()), str(RECIPE), *base,
          "--output_dir", str(double)],
         cwd=REPO, env=dict(_env(), ACCELERATE_USE_CPU="1"), capture_output=True, text=True, timeout=300,
     )

@@ -12,7 +12,6 @@ import pytest
 
 from conftest import reassemble
 from hf_synpre.data.natural import corpus_fingerprint, python_stdlib_files, span_corruption_corpus
-from hf_synpre.downstream import find_data_dir
 from hf_synpre.tasks.span_corruption import sentinel_ids
 from hf_synpre.tokenizer import default_tokenizer, protocol_for
 
@@ -167,10 +166,9 @@ TINY = [
 ]
 
 
-@pytest.mark.skipif(find_data_dir() is None or not (find_data_dir() / "code_translation").is_dir(),
-                    reason="needs the offline code_translation copy ($SYNPRE_DATA_DIR or ../shared/data)")
-def test_tiny_reproduction_writes_tables_and_plots_and_reruns_from_cache(tmp_path):
+def test_tiny_reproduction_writes_tables_and_plots_and_reruns_from_cache(tmp_path, code_translation_root, monkeypatch):
     out = tmp_path / "mini"
+    monkeypatch.setenv("SYNPRE_DATA_DIR", str(code_translation_root))  # the real copy, or a stand-in in its format
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run([sys.executable, str(RECIPE), *TINY, "--output_dir", str(out)], cwd=REPO,
                           capture_output=True, text=True, env=env)

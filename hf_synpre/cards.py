@@ -1,0 +1,231 @@
+"""Model and dataset cards, built with ``huggingface_hub``'s ``ModelCard``/``ModelCardData`` and
+``DatasetCard``/``DatasetCardData``: the one place where a README.md of this package is written.
+
+Public API:
+    model_card(name, *, summary, details=(), sections=(), reproduce=None, base_model=None, datasets=(),
+               tags=(), results=(), model_type="t5", pipeline_tag="text2text-generation") -> ModelCard
+        -- metadata (library, pipeline, license, base_model, datasets, tags, model-index from ``results``)
+           and a body: title, summary, a details table, free sections, the command that made it, the citation
+    complete_model_card(text, *, name, base_model=None, datasets=(), tags=(), results=(), metrics=None) -> ModelCard
+        -- an existing card (e.g. a recipe's) with its metadata completed and a metrics section if it has none
+    eval_result(metric, value, *, dataset, split="validation", dataset_name=None, task_type=...) -> EvalResult
+        -- one model-index entry (``dataset`` is a Hub id or a name for data that is not on the Hub)
+    dataset_card(*, pretty_name, body, tags=(), size=None, configs=None, dataset_info=None) -> DatasetCard
+    hub_dataset_id(spec) / hub_model_id(spec) -> the Hub id of a reference, or None for local paths
+    citation_block(), code_block(text, language), paper_link() -- pieces of bodies written as templates
+    LICENSE, BASE_TAGS
+
+Every card ends with the paper's BibTeX, and every one is checked before it is returned: its metadata
+parses back with ``huggingface_hub`` and its code fences are balanced (a stray fence breaks the page).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from .citation import CITATION, PAPER, PAPER_URL
+
+__all__ = [
+    "BASE_TAGS",
+    "LICENSE",
+    "citation_block",
+    "code_block",
+    "complete_model_card",
+    "dataset_card",
+    "eval_result",
+    "hub_dataset_id",
+    "hub_model_id",
+    "model_card",
+    "paper_link",
+]
+
+LICENSE = "apache-2.0"
+BASE_TAGS = ("hf-synpre", "synthetic-pretraining")
+_FENCE = re.compile(r"^\s*```", re.M)
+
+
+def eval_result(
+    metric: str,
+    value: float,
+    *,
+    dataset: str,
+    split: str = "validation",
+    dataset_name: str | None = None,
+    task_type: str = "text2text-generation",
+):
+    """One ``model-index`` result: ``metric`` = ``value`` on ``dataset``'s ``split``."""
+    from huggingface_hub import EvalResult
+
+    return EvalResult(
+        task_type=task_type,
+        dataset_type=dataset,
+        dataset_name=dataset_name or dataset,
+        dataset_split=split,
+        metric_type=metric,
+        metric_name=metric,
+        metric_value=float(value),
+    )
+
+
+def model_card(
+    name: str,
+    *,
+    summary: str,
+    details: Sequence[tuple[str, object]] = (),
+    sections: Sequence[tuple[str, str]] = (),
+    reproduce: str | None = None,
+    base_model: str | None = None,
+    datasets: Sequence[str] = (),
+    tags: Sequence[str] = (),
+    results: Sequence = (),
+    model_type: str = "t5",
+    pipeline_tag: str = "text2text-generation",
+):
+    """A model card: metadata through ``ModelCardData`` and the body of every card this package writes."""
+    from huggingface_hub import ModelCard, ModelCardData
+
+    data = ModelCardData(
+        library_name="transformers",
+        pipeline_tag=pipeline_tag,
+        license=LICENSE,
+        base_model=base_model or None,
+        datasets=list(dict.fromkeys(datasets)) or None,
+        tags=list(dict.fromkeys([model_type, *BASE_TAGS, *tags])),
+        eval_results=list(results) or None,
+        model_name=name if results else None,
+    )
+    parts = [f"# {name}", "", summary.strip(), ""]
+    if details:
+        parts += [_table(details), ""]
+    for title, text in sections:
+        parts += [f"## {title}", "", text.strip(), ""]
+    if reproduce:
+        parts += ["## Reproduce", "", code_block(reproduce, "bash"), ""]
+    parts += ["## Citation", "", code_block(CITATION, "bibtex"), ""]
+    return _checked(ModelCard.from_template(data, template_str="---\n{{ card_data }}\n---\n\n{{ body }}",
+                                            body="\n".join(parts)))
+
+
+def complete_model_card(
+    text: str,
+    *,
+    name: str,
+    base_model: str | None = None,
+    datasets: Sequence[str] = (),
+    tags: Sequence[str] = (),
+    results: Sequence = (),
+    metrics: Mapping[str, float] | None = None,
+):
+    """``text`` (an existing card) with its metadata completed: what it already says wins."""
+    from huggingface_hub import ModelCard
+
+    card = ModelCard(text, ignore_metadata_errors=False)
+    data = card.data
+    data.library_name = data.library_name or "transformers"
+    data.license = data.license or LICENSE
+    data.base_model = data.base_model or base_model or None
+    data.datasets = list(dict.fromkeys([*_as_list(data.datasets), *datasets])) or None
+    data.tags = list(dict.fromkeys([*_as_list(data.tags), *BASE_TAGS, *tags]))
+    if results and not data.eval_results:
+        data.eval_results, data.model_name = list(results), data.model_name or name
+    if metrics and "## Metrics" not in card.text:
+        table = _table([(k, f"{float(v):.6g}") for k, v in metrics.items()], header=("metric", "value"))
+        card.text = card.text.rstrip("\n") + "\n\n## Metrics\n\n" + table + "\n"
+    return _checked(ModelCard(str(card)))
+
+
+def dataset_card(
+    *,
+    pretty_name: str,
+    body: str,
+    tags: Sequence[str] = (),
+    size: int | None = None,
+    configs: list | None = None,
+    dataset_info=None,
+    task_categories: Sequence[str] = ("text2text-generation",),
+):
+    """A dataset card: ``DatasetCardData`` (license, tags, size category, ``configs``, ``dataset_info`` from a
+    ``datasets.DatasetInfo``) and ``body`` (which must already end with the citation: see ``citation_block``)."""
+    from huggingface_hub import DatasetCard, DatasetCardData
+
+    data = DatasetCardData(
+        license=LICENSE,
+        pretty_name=pretty_name,
+        tags=list(dict.fromkeys(["synthetic", *BASE_TAGS, *tags])),
+        task_categories=list(task_categories),
+        size_categories=[_size_category(size)] if size is not None else None,
+        configs=configs,
+    )
+    if dataset_info is not None:
+        import datasets
+
+        datasets.info.DatasetInfosDict({"default": dataset_info}).to_dataset_card_data(data)
+    return _checked(DatasetCard.from_template(data, template_str="---\n{{ card_data }}\n---\n{{ body }}", body=body),
+                    kind="dataset")
+
+
+def citation_block() -> str:
+    """The paper's BibTeX as a fenced block, for bodies written as templates."""
+    return code_block(CITATION, "bibtex")
+
+
+def code_block(text: str, language: str = "") -> str:
+    return f"```{language}\n{text.strip()}\n```"
+
+
+def paper_link() -> str:
+    return f"[{PAPER}]({PAPER_URL})"
+
+
+def hub_dataset_id(spec: str | None) -> str | None:
+    """``spec`` if it names a Hub dataset (``owner/name``), else None (a local folder or file, or nothing)."""
+    if not spec or os.path.exists(os.path.expanduser(spec)) or spec.startswith((".", "/", "~")):
+        return None
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(spec)
+    except HFValidationError:
+        return None
+    return spec if "/" in spec else None
+
+
+def hub_model_id(spec: str | None) -> str | None:
+    """The Hub id of a model reference (``base_model``), or None when it is a local directory."""
+    return hub_dataset_id(spec) if spec and not Path(os.path.expanduser(spec)).exists() else None
+
+
+# ----------------------------------------------------------------------------------------- helpers
+def _checked(card, kind: str = "model"):
+    """Parse the card back as the Hub would and refuse unbalanced code fences."""
+    from huggingface_hub import DatasetCard, ModelCard
+
+    text = str(card)
+    (ModelCard if kind == "model" else DatasetCard)(text, ignore_metadata_errors=False)
+    if len(_FENCE.findall(card.text)) % 2:
+        raise AssertionError(f"{kind} card has an unbalanced code fence:\n{card.text}")
+    return card
+
+
+def _table(rows: Sequence[tuple[str, object]], header: tuple[str, str] = ("", "")) -> str:
+    lines = [f"| {header[0]} | {header[1]} |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in rows]
+    return "\n".join(lines)
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _size_category(n: int) -> str:
+    if n < 1_000:
+        return "n<1K"
+    bounds = ["1K", "10K", "100K", "1M", "10M", "100M", "1B"]
+    k = min(len(str(n)) - 4, len(bounds) - 2)
+    return f"{bounds[k]}<n<{bounds[k + 1]}"
