@@ -1,11 +1,14 @@
 #!/usr/bin/env python
 """Plot a pre-training run's curve (``metrics.csv`` written by ``recipes/pretrain.py``) and keep a copy.
 
-    python benchmarks/pretrain_curve.py runs/cpu_default --name cpu_default
+    python benchmarks/pretrain_curve.py runs/cpu_default --name cpu_default \
+        --also "1 thread=benchmarks/results/cpu_default_curve_1thread.csv" \
+        --also "another machine=benchmarks/results/cpu_default_curve_other_machine.csv"
 
 Writes ``benchmarks/results/<name>_curve.csv`` (the run's metrics.csv) and ``<name>_curve.png``:
 validation token accuracy and exact match against steps (with minutes on a second axis), and the
-training loss.
+training loss. ``--also LABEL=metrics.csv`` overlays the validation token accuracy of other runs (the same
+seed on other machines or thread counts: how much the curve varies).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ def read(path: Path):
     return train, evals
 
 
-def plot(run_dir: Path, name: str) -> Path:
+def plot(run_dir: Path, name: str, also: dict | None = None) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -43,6 +46,9 @@ def plot(run_dir: Path, name: str) -> Path:
     steps = [e[0] for e in evals]
     ax.plot(steps, [e[2] for e in evals], "o-", label="validation token accuracy")
     ax.plot(steps, [e[3] for e in evals], "s--", label="validation exact match")
+    for label, path in (also or {}).items():
+        other = read(Path(path))[1]
+        ax.plot([e[0] for e in other], [e[2] for e in other], "-", lw=1, alpha=0.6, label=f"token accuracy, {label}")
     ax.axhline(0.99, color="grey", lw=0.8, ls=":")
     ax.axvline(selection["step"], color="tab:red", lw=0.8, label=f"selected: step {selection['step']}")
     ax.set_xlabel("step")
@@ -81,5 +87,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", type=Path, help="the --output_dir of a recipes/pretrain.py run")
     parser.add_argument("--name", default="cpu_default")
+    parser.add_argument("--also", action="append", default=[], metavar="LABEL=CSV",
+                        help="overlay another run's validation token accuracy (repeatable)")
     args = parser.parse_args()
-    print(plot(args.run_dir, args.name))
+    also = dict(item.split("=", 1) for item in args.also)
+    print(plot(args.run_dir, args.name, also))

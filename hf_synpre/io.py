@@ -5,6 +5,10 @@ Public API:
     write_json_atomic(path, obj)  -- the same for indented JSON (numpy/torch scalars and paths allowed)
     hub_offline() -> bool          -- HF_HUB_OFFLINE is set now (read at call time, unlike
                                       ``huggingface_hub.is_offline_mode``, which is fixed at import)
+    load_pretrained(loader, spec, what, repo_type="model") -- ``loader(spec)`` (a ``from_pretrained``, ``load_dataset``...) whose
+                                      failure becomes one ``ValueError`` line: the local path tried, whether the
+                                      Hub is offline, and the fix
+    unreachable_message(spec, what, err=None, repo_type="model") -> that line
 """
 
 from __future__ import annotations
@@ -13,9 +17,9 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Optional
 
-__all__ = ["hub_offline", "write_json_atomic", "write_text_atomic"]
+__all__ = ["hub_offline", "load_pretrained", "unreachable_message", "write_json_atomic", "write_text_atomic"]
 
 _TRUE = {"1", "ON", "YES", "TRUE"}
 
@@ -23,6 +27,48 @@ _TRUE = {"1", "ON", "YES", "TRUE"}
 def hub_offline() -> bool:
     """Whether ``HF_HUB_OFFLINE`` is set, as the environment says at this moment."""
     return os.environ.get("HF_HUB_OFFLINE", "").upper() in _TRUE
+
+
+def load_pretrained(loader: Callable[[str], Any], spec: str, what: str, repo_type: str = "model") -> Any:
+    """``loader(spec)``; a missing directory, a malformed id, an unreachable or offline Hub -> one ValueError.
+
+    A path-like ``spec`` that does not exist is refused before ``loader`` runs: the Hub would only answer
+    with its repo-id rule, which is not what is wrong.
+    """
+    if _looks_like_path(spec) and not Path(spec).expanduser().exists():
+        raise ValueError(unreachable_message(spec, what, repo_type=repo_type))
+    try:
+        return loader(spec)
+    except (OSError, ValueError) as err:  # transformers/datasets raise both for "not there"
+        raise ValueError(unreachable_message(spec, what, err, repo_type)) from None
+
+
+def unreachable_message(spec: str, what: str, err: Optional[BaseException] = None, repo_type: str = "model") -> str:
+    """Why ``spec`` could not be loaded as ``what``: which local path was tried, whether the Hub is offline."""
+    local = Path(spec).expanduser().resolve()
+    reason = f" ({type(err).__name__}: {_first_line(err)})" if err is not None else ""
+    if local.exists():
+        return f"{what} {spec!r}: {local} exists but could not be loaded{reason}; point at a complete directory"
+    if _looks_like_path(spec):
+        return (f"{what} {spec!r}: no such file or directory (tried {local}); give an existing local path "
+                "or a Hub id such as 'owner/name'")
+    if hub_offline():
+        flag = "" if repo_type == "model" else f" --repo-type {repo_type}"
+        return (f"{what} {spec!r}: not a local path (tried {local}) and the Hub is offline (HF_HUB_OFFLINE is set), "
+                f"with nothing cached for it; download it where the Hub is reachable (`hf download {spec}{flag}`) "
+                "or unset HF_HUB_OFFLINE")
+    return (f"{what} {spec!r}: not a local path (tried {local}) and the Hub did not provide it{reason}; check the "
+            "name, your connection and HF_ENDPOINT, or give a local path")
+
+
+def _looks_like_path(spec: str) -> bool:
+    # Hub ids are "name" or "owner/name": anything rooted, relative or deeper is a path.
+    return spec.startswith(("/", ".", "~")) or spec.count("/") > 1 or "\\" in spec
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else "no message"
 
 
 def write_json_atomic(path: os.PathLike, obj: Any) -> Path:

@@ -99,12 +99,18 @@ def config_to_flags(path: str, argument_classes: Sequence[type], script: str = "
     if not p.is_file():
         raise ValueError(f"--config {path}: no such file")
     text = p.read_text()
-    if p.suffix == ".json":
-        values = json.loads(text)
-    else:
-        import yaml
+    import yaml
 
-        values = yaml.safe_load(text) or {}
+    try:
+        values = json.loads(text) if p.suffix == ".json" else (yaml.safe_load(text) or {})
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        where = getattr(err, "problem_mark", None)
+        at = f"line {where.line + 1}, column {where.column + 1}" if where else (
+            f"line {err.lineno}, column {err.colno}" if isinstance(err, json.JSONDecodeError) else "")
+        what = getattr(err, "problem", None) or getattr(err, "msg", None) or str(err).splitlines()[0]
+        kind = "JSON" if p.suffix == ".json" else "YAML"
+        raise ValueError(f"--config {path} is not valid {kind} ({what}{', ' + at if at else ''}); fix the file "
+                         "(one `argument: value` per line)") from None
     if not isinstance(values, dict):
         raise ValueError(f"--config {path} must hold a mapping of argument: value, got {type(values).__name__}")
     known = {f.name for cls in argument_classes for f in fields(cls) if f.init}

@@ -59,7 +59,9 @@ def load_tokenizer(name_or_path: Optional[str] = None):
         return default_tokenizer()
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(name_or_path)
+    from .io import load_pretrained
+
+    return load_pretrained(AutoTokenizer.from_pretrained, name_or_path, "tokenizer")
 
 
 @functools.lru_cache(maxsize=16)

@@ -74,6 +74,7 @@ from hf_synpre.data.streaming import (
 )
 from hf_synpre import cards
 from hf_synpre.cards import eval_result, hub_dataset_id, hub_model_id
+from hf_synpre.io import load_pretrained
 from hf_synpre.modeling import build_t5
 from hf_synpre.recipe_utils import (
     check_output_dir,
@@ -282,9 +283,10 @@ def load_data(data_args, training_args, mixture, protocol, global_batch: int, to
             content_vocab_size=data_args.content_vocab_size, cache_dir=data_args.cache_dir,
         )
     elif Path(data_args.data).exists():
-        ds = datasets.load_from_disk(data_args.data)
+        ds = load_pretrained(datasets.load_from_disk, data_args.data, "--data", "dataset")
     else:
-        ds = datasets.load_dataset(data_args.data, cache_dir=data_args.cache_dir)
+        ds = load_pretrained(lambda d: datasets.load_dataset(d, cache_dir=data_args.cache_dir), data_args.data, "--data",
+                             "dataset")
     if not isinstance(ds, datasets.DatasetDict) or "train" not in ds or "validation" not in ds:
         raise ValueError(f"--data {data_args.data} must give 'train' and 'validation' splits")
     validation = ds["validation"]
@@ -312,7 +314,8 @@ def _longest(split, column: str) -> int:
 # ----------------------------------------------------------------------------------------- model
 def load_model(model_args, data_args, tokenizer, seed: int):
     if model_args.model_name_or_path:
-        model = T5ForConditionalGeneration.from_pretrained(model_args.model_name_or_path)
+        model = load_pretrained(T5ForConditionalGeneration.from_pretrained, model_args.model_name_or_path,
+                                "--model_name_or_path")
         if model.config.vocab_size < len(tokenizer):
             raise ValueError(
                 f"{model_args.model_name_or_path} has {model.config.vocab_size} embeddings but the tokenizer has "

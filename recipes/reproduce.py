@@ -623,6 +623,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _require_plotting() -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ValueError("the reproduction writes plots and matplotlib is not installed: "
+                         "`pip install -e .` (it is a core dependency) or `pip install matplotlib`") from None
+
+
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--_build_corpus"]:
@@ -645,6 +653,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     if jobs < 1:
         raise ValueError(f"--jobs must be >= 1, got {jobs}")
     command = "python recipes/reproduce.py " + shlex.join(argv)
+    if not args.dry_run:
+        _require_plotting()  # the plots are part of the output: fail now, not after an hour of training
     start = time.time()
     failed = run_stages(scale, stages, root, jobs, threads, dry_run=args.dry_run)
     if args.dry_run:

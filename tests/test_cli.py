@@ -64,3 +64,15 @@ def test_show(tmp_path, capsys):
     capsys.readouterr()
     assert main(["show", str(out), "-n", "2"]) == 0
     assert "[1] targets" in capsys.readouterr().out
+
+
+def test_an_unreachable_tokenizer_is_one_line_naming_the_path_tried_and_the_offline_hub(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = tmp_path / "set"
+    assert main(["generate", "set", "--tokenizer", "some-name", "--num-train", "10", "--output", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("synpre: error: tokenizer 'some-name': not a local path (tried ")
+    assert "the Hub is offline (HF_HUB_OFFLINE is set)" in err and "hf download some-name" in err
+    assert main(["generate", "set", "--tokenizer", str(tmp_path / "a" / "tok"), "--output", str(out)]) == 2
+    assert f"no such file or directory (tried {tmp_path / 'a' / 'tok'})" in capsys.readouterr().err
+    assert not out.exists() and not list(tmp_path.glob(".*")), "nothing written"

@@ -235,3 +235,29 @@ def test_push_to_hub_problems_are_reported_before_training(tiny_config, tmp_path
     monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)  # as on a machine without `hf auth login`
     assert "needs a Hugging Face token" in _fails(tiny_config, tmp_path, "--push_to_hub", "true", "--hub_model_id", "me/x")
     assert "not a valid Hub repo id" in _fails(tiny_config, tmp_path, "--push_to_hub", "true", "--hub_model_id", "me/bad//id")
+
+
+def test_a_config_that_is_not_valid_yaml_or_json_names_the_place(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("task: set\nmax_steps: [1, 2\nfoo: : bar\n")
+    with pytest.raises(ValueError, match=r"is not valid YAML \(.*line 3, column 4\); fix the file"):
+        recipe.main(["--config", str(bad)])
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"task": "set",}')
+    with pytest.raises(ValueError, match=r"is not valid JSON \(.*line 1, column 16\)"):
+        recipe.main(["--config", str(bad)])
+
+
+def test_a_missing_model_or_data_directory_is_named_not_the_hubs_repo_id_rule(tiny_config, tmp_path):
+    message = _fails(tiny_config, tmp_path, "--model_name_or_path", "/nonexistent/model")
+    assert "--model_name_or_path '/nonexistent/model': no such file or directory (tried /nonexistent/model)" in message
+    assert "Repo id" not in message
+    message = _fails(tiny_config, tmp_path, "--data", str(tmp_path / "no" / "such" / "dir"))
+    assert f"no such file or directory (tried {tmp_path / 'no' / 'such' / 'dir'})" in message
+
+
+def test_a_hub_dataset_while_offline_says_the_hub_is_offline(tiny_config, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    message = _fails(tiny_config, tmp_path, "--data", "someone/not-cached")
+    assert "not a local path" in message and "the Hub is offline (HF_HUB_OFFLINE is set)" in message
+    assert "hf download someone/not-cached --repo-type dataset" in message

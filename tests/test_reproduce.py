@@ -203,3 +203,11 @@ def test_tiny_reproduction_writes_tables_and_plots_and_reruns_from_cache(tmp_pat
     changed = [a.replace("--max_steps 4 --eval_steps 2", "--max_steps 6 --eval_steps 2") for a in TINY]
     with pytest.raises(ValueError, match="was made with other settings"):
         recipe.main([*changed, "--output_dir", str(out)])
+
+
+def test_without_matplotlib_the_reproduction_refuses_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    out = tmp_path / "mini"
+    with pytest.raises(ValueError, match=r"matplotlib is not installed: `pip install -e \.`"):
+        recipe.main([*TINY, "--output_dir", str(out)])
+    assert not (out / "runs").exists()
