@@ -9,17 +9,20 @@ Public API:
                                       failure becomes one ``ValueError`` line: the local path tried, whether the
                                       Hub is offline, and the fix
     unreachable_message(spec, what, err=None, repo_type="model") -> that line
+    looks_like_path(spec) -> bool  -- a local path, not a Hub id ``owner/name``
+    first_line(err) -> str
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-__all__ = ["hub_offline", "load_pretrained", "unreachable_message", "write_json_atomic", "write_text_atomic"]
+__all__ = ["first_line", "hub_offline", "load_pretrained", "looks_like_path", "unreachable_message", "write_json_atomic", "write_text_atomic"]
 
 _TRUE = {"1", "ON", "YES", "TRUE"}
 
@@ -35,7 +38,7 @@ def load_pretrained(loader: Callable[[str], Any], spec: str, what: str, repo_typ
     A path-like ``spec`` that does not exist is refused before ``loader`` runs: the Hub would only answer
     with its repo-id rule, which is not what is wrong.
     """
-    if _looks_like_path(spec) and not Path(spec).expanduser().exists():
+    if looks_like_path(spec) and not Path(spec).expanduser().exists():
         raise ValueError(unreachable_message(spec, what, repo_type=repo_type))
     try:
         return loader(spec)
@@ -46,10 +49,10 @@ def load_pretrained(loader: Callable[[str], Any], spec: str, what: str, repo_typ
 def unreachable_message(spec: str, what: str, err: Optional[BaseException] = None, repo_type: str = "model") -> str:
     """Why ``spec`` could not be loaded as ``what``: which local path was tried, whether the Hub is offline."""
     local = Path(spec).expanduser().resolve()
-    reason = f" ({type(err).__name__}: {_first_line(err)})" if err is not None else ""
+    reason = f" ({type(err).__name__}: {first_line(err)})" if err is not None else ""
     if local.exists():
         return f"{what} {spec!r}: {local} exists but could not be loaded{reason}; point at a complete directory"
-    if _looks_like_path(spec):
+    if looks_like_path(spec):
         return (f"{what} {spec!r}: no such file or directory (tried {local}); give an existing local path "
                 "or a Hub id such as 'owner/name'")
     if hub_offline():
@@ -61,14 +64,22 @@ def unreachable_message(spec: str, what: str, err: Optional[BaseException] = Non
             "name, your connection and HF_ENDPOINT, or give a local path")
 
 
-def _looks_like_path(spec: str) -> bool:
-    # Hub ids are "name" or "owner/name": anything rooted, relative or deeper is a path.
-    return spec.startswith(("/", ".", "~")) or spec.count("/") > 1 or "\\" in spec
+def looks_like_path(spec: str) -> bool:
+    """Whether ``spec`` (a model, tokenizer or dataset reference) is meant as a local path, not a Hub id.
+
+    Hub ids are ``name`` or ``owner/name``: a rooted or relative spec, one with more separators, or one
+    whose first part is a directory here (``runs/selected`` beside ``runs/``) is a path.
+    """
+    if spec.startswith(("/", "./", "../", "~", ".\\", "..\\")) or spec in (".", "..") or os.path.isabs(spec):
+        return True
+    parts = re.split(r"[/\\]", spec)
+    return len(parts) > 2 or (len(parts) == 2 and Path(parts[0]).is_dir())
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else "no message"
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message (of its cause, when it wraps one)."""
+    cause = err.__cause__ or err
+    return (str(cause).strip().splitlines() or [type(cause).__name__])[0]
 
 
 def write_json_atomic(path: os.PathLike, obj: Any) -> Path:

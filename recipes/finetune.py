@@ -67,11 +67,13 @@ step, test metrics, decoding speed), ``predictions_<split>.jsonl``, ``metrics.cs
 
 Public API (importable with ``importlib`` from this file, as the tests do): ``main(argv) -> results``,
 ``decode_by_length(model, inputs, ...)``, ``t5x_brevity_penalty(length, alpha)``, ``ZLossTokenLoss``,
-``parse_model_spec(spec)``.
+``parse_model_spec(spec)``, ``check_model_source(spec)``, ``task_from_data_flags(data_args, like=None)``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import json
 import logging
 import shlex
@@ -98,28 +100,27 @@ from transformers import (
 from hf_synpre import cards
 from hf_synpre.cards import eval_result
 from hf_synpre.downstream import (
+    SPLITS,
     DownstreamDataNotFoundError,
     DownstreamTask,
-    SPLITS,
     get_downstream_task,
     load_downstream,
-    looks_like_local_path,
     read_text_to_text,
     text_to_text_name,
     text_to_text_task,
 )
-from hf_synpre.metrics import METRICS
+from hf_synpre.io import load_pretrained, looks_like_path
+from hf_synpre.metrics import METRIC_KEYS, METRICS
 from hf_synpre.modeling import INITS, build_t5
 from hf_synpre.recipe_utils import (
-    run_recipe,
     check_output_dir,
     check_push,
     config_path_from_argv,
     config_to_flags,
-    hub_offline,
     last_flag_value,
     parse_args_with_config,
     resolve_resume,
+    run_recipe,
     write_json_atomic,
     write_text_atomic,
 )
@@ -189,15 +190,80 @@ class ModelArguments:
     dropout_rate: Optional[float] = field(
         default=None, metadata={"help": "Dropout while fine-tuning, for every kind of model (paper: 0.1)."}
     )
+    extend_n_positions: Optional[bool] = field(
+        default=None,
+        metadata={
+            "help": "A checkpoint's config declares n_positions, the length it was trained at; T5's positions are "
+            "relative, so longer sequences run. true: fine-tune at a longer --max_source_length/--max_target_length "
+            "and record it as the new n_positions; false: that is an error naming both numbers. Default: true for "
+            "a registered task (the paper fine-tuned T5-small, n_positions 512, on 1,024- and 2,048-token inputs), "
+            "false for data given by flags. from_scratch/from_statistics models take the lengths given."
+        },
+    )
 
 
 @dataclass
 class DataArguments:
-    """Which task, where its data is, and how much of it."""
+    """Which task, where its data is, and how much of it.
+
+    Either a registered task (``--task``: its data and the paper's settings) or your own text-to-text
+    pairs (``--train_file``/``--validation_file``/``--test_file`` or ``--dataset_name``, with
+    ``--input_column``/``--target_column``). Both: the task's settings, lengths and metric, on your data.
+    """
 
     task: Optional[str] = field(
         default=None,
-        metadata={"help": "cnndm_10k, code_translation, mtop, retrosynthesis, squad, webqsp (or a registered task)."},
+        metadata={
+            "help": "cnndm_10k, code_translation, mtop, retrosynthesis, squad, webqsp (or a registered task): its "
+            "data and the paper's settings. Optional when data flags (--train_file/--dataset_name) are given; "
+            "with them, the task supplies the settings, lengths and metric and the flags' data replace its own "
+            "(in the --input_column/--target_column layout; --dataset_source reads raw rows in the task's schema)."
+        },
+    )
+    train_file: Optional[str] = field(
+        default=None,
+        metadata={
+            "help": "Your training pairs: JSON lines (.json/.jsonl), .csv or .parquet (loader from the extension), "
+            "with --validation_file (or --validation_split_percentage) and optionally --test_file. Without --task "
+            "the run is a custom task named after the file's stem, with the paper's generic t5x settings: Adafactor "
+            "at a constant 1e-3, batch 128, 100,000 steps, validation token accuracy every 10,000 (the model "
+            "selection), dropout 0.1, z-loss 1e-4, beam 4 (alpha 0.6) up to 128 tokens, inputs 512 / targets 128 "
+            "tokens, --metric exact_match; every one of them a flag."
+        },
+    )
+    validation_file: Optional[str] = field(
+        default=None, metadata={"help": "Validation pairs (same formats): the model selection's split."}
+    )
+    test_file: Optional[str] = field(
+        default=None,
+        metadata={"help": "Test pairs (same formats), decoded for the metric at the end. Unset: the validation "
+                  "split is decoded (and the results say so)."},
+    )
+    dataset_name: Optional[str] = field(
+        default=None,
+        metadata={
+            "help": "Your pairs as a Hub dataset id or a local dataset folder (data files named by split, or a "
+            "save_to_disk folder), read by datasets; splits train, validation (valid/val/dev) and optionally test. "
+            "The run is named after it; settings as for --train_file."
+        },
+    )
+    dataset_config_name: Optional[str] = field(default=None, metadata={"help": "--dataset_name's config."})
+    input_column: str = field(default="inputs", metadata={"help": "Column of the model inputs in your data."})
+    target_column: str = field(
+        default="targets",
+        metadata={"help": "Column of the targets in your data; a list of strings trains on the first and scores "
+                  "against all (e.g. SQuAD's answers)."},
+    )
+    validation_split_percentage: Optional[float] = field(
+        default=None,
+        metadata={"help": "Without a validation split: hold out this percentage of train (shuffled with --seed) as "
+                  "validation. Unset, missing validation data is an error."},
+    )
+    metric: Optional[str] = field(
+        default=None,
+        metadata={"help": f"Task metric on the decoded split: {', '.join(METRICS)} (hf_synpre.metrics, offline); "
+                  "the first key it returns is reported (em, em, rouge1, f1). Default: the task's own, exact_match "
+                  "for data given by flags."},
     )
     data_dir: Optional[str] = field(
         default=None,
@@ -217,7 +283,8 @@ class DataArguments:
         default=None, metadata={"help": "Use only the first N validation examples for the token accuracy."}
     )
     infer_eval_split: Optional[str] = field(
-        default=None, metadata={"help": "Split decoded for the task metric (paper: test; SQuAD: validation)."}
+        default=None, metadata={"help": "Split decoded for the task metric (paper: test; SQuAD: validation; "
+                                "data from flags: test if given, else validation)."}
     )
     infer_eval_examples: Optional[int] = field(
         default=None, metadata={"help": "Decode its first N examples (0 or unset: all; paper: 5,000 or 20,000)."}
@@ -262,13 +329,43 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     config_path = config_path_from_argv(argv)
     file_flags = config_to_flags(config_path, ARGUMENT_CLASSES, SCRIPT) if config_path else []
     task_name = last_flag_value(file_flags + argv, "task")
-    if task_name is None:
+    own_data = any(last_flag_value(file_flags + argv, spelling)  # HfArgumentParser takes --train-file too
+                   for name in DATA_FLAGS for spelling in (name, name.replace("_", "-")))
+    if task_name is None and not own_data:
         if any(a in ("-h", "--help") for a in argv):
             task_name = "code_translation"  # --help without a task still prints the options
         else:
-            raise ValueError(_unknown_task_message("--task is required"))
-    defaults = task_default_flags(get_downstream_task(task_name))  # unknown task -> the valid names
+            raise ValueError(_unknown_task_message("--task is required") + "; or fine-tune on your own pairs with "
+                             "--train_file/--validation_file (JSON lines, CSV, Parquet) or --dataset_name")
+    # unknown task -> the valid names; no task -> the generic t5x settings (FinetuneConfig's defaults)
+    defaults = task_default_flags(get_downstream_task(task_name) if task_name else GENERIC_TASK)
+    if own_data:  # the data decide the decoded split: test when given, else validation (validate())
+        defaults = _without_flag(defaults, "infer_eval_split")
     return parse_args_with_config(ARGUMENT_CLASSES, argv, SCRIPT, defaults=defaults)
+
+
+# The flags that give your own data; with any of them the run is a text_to_text_task.
+DATA_FLAGS = ("train_file", "validation_file", "test_file", "dataset_name")
+# Settings of a run on your own data without --task: the paper's generic t5x fine-tuning (DownstreamTask's
+# and FinetuneConfig's defaults: constant 1e-3, batch 128, 100k steps, eval every 10k, lengths 512/128, EM).
+GENERIC_TASK = DownstreamTask(name="custom", hub_id=None, format_example=dict)
+
+
+def own_data_given(data_args) -> bool:
+    """Whether the data come from the data flags (a text-to-text task) rather than a registered task."""
+    return any(getattr(data_args, name, None) for name in DATA_FLAGS)
+
+
+def _without_flag(flags: List[str], name: str) -> List[str]:
+    out, skip = [], False
+    for flag in flags:
+        if skip:
+            skip = False
+        elif flag == f"--{name}":
+            skip = True
+        else:
+            out.append(flag)
+    return out
 
 
 def _unknown_task_message(head: str) -> str:
@@ -302,14 +399,30 @@ def task_default_flags(task) -> List[str]:
 
 # ----------------------------------------------------------------------------------------- checks
 def validate(model_args, data_args, run_args, training_args):
-    """Everything that can be wrong with the arguments, checked before any data or model is built."""
-    task = get_downstream_task(data_args.task)
+    """Everything that can be wrong with the arguments, checked before any model is built or anything written.
+
+    Returns the task: the registered one, or -- with data flags -- a ``text_to_text_task`` over the data,
+    which are read (and checked: files, rows, columns) here.
+    """
+    own_data = own_data_given(data_args)
+    base = get_downstream_task(data_args.task) if data_args.task else None
+    if data_args.metric is not None and data_args.metric not in METRICS:
+        close = difflib.get_close_matches(data_args.metric, METRICS, n=1)
+        raise ValueError(f"--metric {data_args.metric!r} is not a metric; valid: {', '.join(METRICS)}"
+                         + (f"; did you mean {close[0]!r}?" if close else ""))
+    if not own_data:
+        for name in ("dataset_config_name", "validation_split_percentage"):
+            if getattr(data_args, name) is not None:
+                raise ValueError(f"--{name} applies to data given by --train_file/--dataset_name; drop it or give those")
+    elif data_args.dataset_source:
+        raise ValueError("--dataset_source replaces a registered task's raw data (in its own schema); with "
+                         "--train_file/--dataset_name (pairs in --input_column/--target_column) drop it")
     if run_args.optimizer not in ("adafactor_constant", "trainer"):
         raise ValueError(f"--optimizer {run_args.optimizer!r} is not 'adafactor_constant' or 'trainer'")
     if model_args.init not in INITS:
         raise ValueError(f"--init {model_args.init!r} is not one of {INITS} ('t5x' = the paper's Random Init)")
-    parse_model_spec(model_args.model)
-    if data_args.infer_eval_split not in SPLITS:
+    check_model_source(model_args.model)
+    if data_args.infer_eval_split is not None and data_args.infer_eval_split not in SPLITS:
         raise ValueError(f"--infer_eval_split {data_args.infer_eval_split!r} is not one of {SPLITS}")
     if training_args.eval_strategy != "steps":
         raise ValueError("the best-validation selection needs --eval_strategy steps (paper: every 10,000 steps)")
@@ -324,10 +437,55 @@ def validate(model_args, data_args, run_args, training_args):
             raise ValueError(f"--{name} must be >= 1, got {getattr(data_args, name)}")
     if model_args.dropout_rate is not None and not 0.0 <= model_args.dropout_rate < 1.0:
         raise ValueError(f"--dropout_rate must be in [0, 1), got {model_args.dropout_rate}")
+    if own_data:
+        task = task_from_data_flags(data_args, base, seed=training_args.seed)
+    elif data_args.metric is not None:
+        task = dataclasses.replace(base, metrics=(data_args.metric,), report_metric=METRIC_KEYS[data_args.metric][0])
+    else:
+        task = base
+    if data_args.infer_eval_split is None:
+        data_args.infer_eval_split = task.finetune.infer_eval_split
+    elif own_data and data_args.infer_eval_split == "test" and task.finetune.infer_eval_split != "test":
+        raise ValueError("--infer_eval_split test, but the data have no test split; give --test_file (--dataset_name: "
+                         "a 'test' split) or drop --infer_eval_split (the validation split is then decoded)")
+    if model_args.extend_n_positions is None:
+        # registered tasks: the paper fine-tuned past its checkpoints' lengths; your data: say so explicitly
+        model_args.extend_n_positions = not own_data
     check_output_dir(training_args.output_dir, training_args.resume_from_checkpoint, run_args.overwrite_output_dir)
     if training_args.push_to_hub:
         check_push(training_args)
     return task
+
+
+def task_from_data_flags(data_args, like: Optional[DownstreamTask] = None, seed: int = 0) -> DownstreamTask:
+    """The data flags' pairs as a ``DownstreamTask``: read and checked now; settings from ``like`` or generic."""
+    data = read_text_to_text(
+        train_file=data_args.train_file, validation_file=data_args.validation_file, test_file=data_args.test_file,
+        dataset_name=data_args.dataset_name, dataset_config_name=data_args.dataset_config_name,
+        input_column=data_args.input_column, target_column=data_args.target_column,
+        validation_split_percentage=data_args.validation_split_percentage, cache_dir=data_args.cache_dir, seed=seed,
+    )
+    name = text_to_text_name(train_file=data_args.train_file, dataset_name=data_args.dataset_name)
+    on_hub = data_args.dataset_name is not None and not Path(data_args.dataset_name).expanduser().exists()
+    source = data_args.dataset_name or data_args.train_file
+    settings = f"{like.name}'s paper settings" if like is not None else "generic t5x fine-tuning settings"
+    return text_to_text_task(
+        data, name=name, input_column=data_args.input_column, target_column=data_args.target_column,
+        metric=data_args.metric, like=like, hub_id=data_args.dataset_name if on_hub else None,
+        description=f"text-to-text pairs from {Path(source).name if not on_hub else source}, "
+        f"{data_args.input_column} -> {data_args.target_column}, with {settings}",
+    )
+
+
+def data_source(data_args) -> dict:
+    """Where data given by flags came from, for the results."""
+    if data_args.dataset_name:
+        source = {"dataset_name": data_args.dataset_name, "dataset_config_name": data_args.dataset_config_name}
+    else:
+        source = {f"{s}_file": getattr(data_args, f"{s}_file") for s in SPLITS if getattr(data_args, f"{s}_file")}
+    return {**source, "input_column": data_args.input_column, "target_column": data_args.target_column,
+            "validation_split_percentage": data_args.validation_split_percentage,
+            "settings_from": data_args.task or "generic t5x fine-tuning (hf_synpre.downstream.FinetuneConfig)"}
 
 
 # ----------------------------------------------------------------------------------------- model
@@ -354,6 +512,31 @@ def parse_model_spec(spec: str) -> Tuple[str, Optional[str], Optional[str]]:
     return "checkpoint", spec, None
 
 
+def check_model_source(spec: str) -> None:
+    """A checkpoint ``--model`` meant as a local path must be a directory with config.json (a Hub id is
+    tried when loading); checked before any data are read, so a typo costs nothing."""
+    kind, source, _ = parse_model_spec(spec)
+    if kind != "checkpoint":
+        return
+    path = Path(source).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ValueError(
+                f"--model {source!r}: the directory {path.resolve()} has no config.json, so it holds no model; give "
+                "a model directory (e.g. recipes/pretrain.py's <output_dir>/selected), a Hub id, from_scratch or "
+                "from_statistics:<source>"
+            )
+        return
+    if path.exists() or looks_like_path(source):
+        found = next((p for p in path.resolve().parents if p.is_dir()), None)
+        raise ValueError(
+            f"--model {source!r}: no such directory (tried {path.resolve()}"
+            + (f"; the nearest existing folder is {found}" if found is not None and found != Path(found.anchor) else "")
+            + "); give a model directory with config.json (e.g. recipes/pretrain.py's <output_dir>/selected), a Hub "
+            "id, from_scratch or from_statistics:<source>"
+        )
+
+
 def load_model_and_tokenizer(model_args, data_args, seed: int):
     """(model, tokenizer, description) for ``--model``; vocabulary and special ids checked against the tokenizer."""
     kind, source, scheme = parse_model_spec(model_args.model)
@@ -377,16 +560,14 @@ def load_model_and_tokenizer(model_args, data_args, seed: int):
             _check_vocabulary(model.config, tokenizer, f"the model built from {source}'s statistics")
         info = {"kind": kind, "source": source, "scheme": scheme}
     else:
-        try:
-            config = AutoConfig.from_pretrained(source)
-        except (OSError, ValueError) as err:
-            raise ValueError(
-                f"--model {source!r}: no model there ({err.__class__.__name__}: {str(err).splitlines()[0]}). Give a "
-                "directory with config.json (e.g. recipes/pretrain.py's <output_dir>/selected), a Hub id reachable "
-                "from here (offline: download it first), from_scratch or from_statistics:<source>"
-            ) from None
+        check_model_source(source)
+        try:  # the shared rule: the local path tried, whether the Hub is offline, the fix
+            config = load_pretrained(AutoConfig.from_pretrained, source, "--model")
+        except ValueError as err:
+            raise ValueError(f"{err}; or start from --model from_scratch or from_statistics:<source>") from None
         if config.model_type != "t5":
             raise ValueError(f"--model {source!r} is a {config.model_type!r} model; this recipe fine-tunes T5 models")
+        _check_n_positions(config, source, model_args, data_args)
         tokenizer = _tokenizer_for(model_args.tokenizer_name, source, required=True)
         _check_vocabulary(config, tokenizer, repr(source))
         model = T5ForConditionalGeneration.from_pretrained(source)
@@ -402,12 +583,27 @@ def load_model_and_tokenizer(model_args, data_args, seed: int):
             if isinstance(module, torch.nn.Dropout):
                 module.p = model_args.dropout_rate
         model.config.dropout_rate = model_args.dropout_rate
-    # T5's positions are relative and run at any length; a checkpoint's n_positions records what it
-    # was trained on (e.g. 64 for the CPU Set default). Fine-tuning data sets its own.
+    # T5's positions are relative and run at any length; n_positions records the training length (e.g. 64
+    # for the CPU Set default): a checkpoint's was checked above, and the model keeps the fine-tuning one.
     longest = max(data_args.max_source_length, data_args.max_target_length)
     if getattr(model.config, "n_positions", longest) < longest:
         model.config.n_positions = longest
     return model, tokenizer, info
+
+
+def _check_n_positions(config, source: str, model_args, data_args) -> None:
+    """Lengths beyond a checkpoint's n_positions are an error unless --extend_n_positions (as pretrain.py's
+    check_lengths; unset = allowed, the registered tasks' default)."""
+    n_positions = getattr(config, "n_positions", None)
+    longest = max(data_args.max_source_length, data_args.max_target_length)
+    if n_positions is None or longest <= n_positions or model_args.extend_n_positions is not False:
+        return
+    raise ValueError(
+        f"--max_source_length {data_args.max_source_length} / --max_target_length {data_args.max_target_length} "
+        f"exceed the n_positions={n_positions} that --model {source!r} declares (the length it was trained at). T5's "
+        f"relative positions run at any length: to fine-tune at {longest} knowingly pass --extend_n_positions true "
+        f"(or set n_positions in its config.json); else lower the lengths to {n_positions} or less"
+    )
 
 
 def _scratch_config(model_args, tokenizer) -> T5Config:
@@ -737,12 +933,25 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     transformers.utils.logging.set_verbosity(logging.WARNING)
     datasets.utils.logging.set_verbosity(logging.WARNING)
 
-    task = validate(model_args, data_args, run_args, training_args)
-    resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
-    raw = load_raw_data(task, data_args)
-    set_seed(training_args.seed)
-    model, tokenizer, model_info = load_model_and_tokenizer(model_args, data_args, seed=training_args.seed)
-    splits = tokenize_splits(raw, task, tokenizer, data_args)
+    out_existed = bool(training_args.output_dir) and Path(training_args.output_dir).exists()
+    try:
+        task = validate(model_args, data_args, run_args, training_args)
+        resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+        raw = load_raw_data(task, data_args)
+        set_seed(training_args.seed)
+        model, tokenizer, model_info = load_model_and_tokenizer(model_args, data_args, seed=training_args.seed)
+        splits = tokenize_splits(raw, task, tokenizer, data_args)
+    except ValueError:
+        # bad input found before training: leave no empty output_dir behind (check_output_dir made it)
+        if not out_existed and training_args.output_dir:
+            _remove_if_empty(Path(training_args.output_dir))
+        raise
+    own_data = own_data_given(data_args)
+    # your data without a test split: the validation split (which also selected the model) is decoded
+    decodes_validation = own_data and task.finetune.infer_eval_split == "validation"
+    if decodes_validation:
+        logger.warning("%s: no test split given (--test_file); the validation split, which also selects the "
+                       "model, is decoded for the metric", task.name)
     logger.info("%s: %d train / %d validation / %d %s examples; model %s", task.name, len(splits["train"]),
                 len(splits["validation"]), len(splits["infer"]), data_args.infer_eval_split, model_info)
 
@@ -770,7 +979,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
             "max_target_length": data_args.max_target_length,
             "seed": training_args.seed,
         },
-        "data": {"train_examples": len(splits["train"]), "validation_examples": len(splits["validation"])},
+        "data": {"train_examples": len(splits["train"]), "validation_examples": len(splits["validation"]),
+                 **({"source": data_source(data_args)} if own_data else {})},
         "steps": training_args.max_steps,
     }
 
@@ -836,6 +1046,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         "teacher_forced": {"token_accuracy": forced["test_token_accuracy"],
                            "sequence_accuracy": forced.get("test_sequence_accuracy"), "loss": forced.get("test_loss")},
     }
+    if decodes_validation:
+        results["test"]["note"] = ("no test split was given: these are the validation split's numbers, the split "
+                                   "that also selected the model (optimistic); give --test_file for a held-out score")
     metrics, decoded = {}, ""
     if run_args.decode:
         token_ids, stats = decode_by_length(
@@ -886,6 +1099,13 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         flush=True,
     )
     return results
+
+
+def _remove_if_empty(path: Path) -> None:
+    try:
+        path.rmdir()  # only succeeds on an empty directory
+    except OSError:
+        pass
 
 
 def _selection_summary(selection: dict) -> dict:

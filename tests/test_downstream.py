@@ -16,7 +16,6 @@ from hf_synpre.downstream import (
     DownstreamDataNotFoundError,
     DownstreamTask,
     FinetuneConfig,
-    find_data_dir,
     get_downstream_task,
     load_downstream,
     read_code_translation,
