@@ -10,19 +10,25 @@ Public API:
                                       Hub is offline, and the fix
     unreachable_message(spec, what, err=None, repo_type="model") -> that line
     looks_like_path(spec) -> bool  -- a local path, not a Hub id ``owner/name``
+    repo_id_problem(repo_id) -> str | None -- why ``repo_id`` is not a valid Hub repo id (None: it is)
+    atomic_dir(path, overwrite=True) -- context manager: yields a temporary sibling to fill; on success it
+                                      replaces ``path`` (the previous one restored if the swap fails), on an
+                                      exception it is removed and ``path`` is untouched
     first_line(err) -> str
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
-__all__ = ["first_line", "hub_offline", "load_pretrained", "looks_like_path", "unreachable_message", "write_json_atomic", "write_text_atomic"]
+__all__ = ["atomic_dir", "first_line", "hub_offline", "repo_id_problem", "load_pretrained", "looks_like_path", "unreachable_message", "write_json_atomic", "write_text_atomic"]
 
 _TRUE = {"1", "ON", "YES", "TRUE"}
 
@@ -80,6 +86,51 @@ def first_line(err: BaseException) -> str:
     """The first line of an exception's message (of its cause, when it wraps one)."""
     cause = err.__cause__ or err
     return (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+
+
+def repo_id_problem(repo_id: str) -> Optional[str]:
+    """Why ``repo_id`` is not a valid Hub repo id (huggingface_hub's rule), or None when it is."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as err:
+        return str(err).splitlines()[0]
+    return None
+
+
+@contextlib.contextmanager
+def atomic_dir(path: os.PathLike, overwrite: bool = True) -> Iterator[Path]:
+    """Fill a temporary sibling of ``path``; it becomes ``path`` only when the block succeeds.
+
+    Readers (and a crash) never see half a directory, and an existing ``path`` stays in place until its
+    replacement is complete. ``overwrite=False`` refuses to replace a non-empty ``path`` that appeared
+    meanwhile.
+    """
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the result should not be
+    old = None
+    try:
+        yield tmp
+        if out.exists():
+            if not overwrite and (not out.is_dir() or any(out.iterdir())):
+                raise FileExistsError(f"{out} appeared while it was being written; not replacing it")
+            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+            os.replace(out, old / out.name)
+        os.replace(tmp, out)
+    except BaseException:
+        if old is not None and (old / out.name).exists() and not out.exists():
+            os.replace(old / out.name, out)  # put the previous one back
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def write_json_atomic(path: os.PathLike, obj: Any) -> Path:

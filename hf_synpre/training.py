@@ -27,8 +27,6 @@ from __future__ import annotations
 import csv
 import math
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +35,8 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 import numpy as np
 import torch
 from transformers import TrainerCallback
+
+from .io import atomic_dir
 
 __all__ = [
     "SELECTION_RULES",
@@ -364,27 +364,11 @@ def export_model(model, tokenizer, output_dir: os.PathLike, card: str, extra_fil
     half a model, and the previous selection stays in place until the new one is complete.
     """
     out = Path(output_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    old = None
-    try:
-        os.chmod(tmp, 0o755)
+    with atomic_dir(out) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)
         (tmp / "README.md").write_text(card)
         for name, text in (extra_files or {}).items():
             (tmp / name).write_text(text)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
-            os.replace(out, old / out.name)
-        os.replace(tmp, out)
-    except BaseException:
-        if old is not None and (old / out.name).exists() and not out.exists():
-            os.replace(old / out.name, out)
-        raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
     return out

@@ -35,15 +35,14 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from transformers import HfArgumentParser
 
 from hf_synpre import cards
+from hf_synpre.io import atomic_dir
 from hf_synpre.recipe_utils import check_push, run_recipe
 from hf_synpre.statistics import (
     ParameterStatistics,
@@ -187,28 +186,11 @@ def _source_tokenizer(source: str | None, revision: str | None):
 
 def _write_atomically(out: Path, overwrite: bool, write) -> None:
     """Write into a sibling temp dir, then rename it into place: a crash leaves no half-written model."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the model dir should not be
-    old = None
     try:
-        write(tmp)
-        if out.exists():
-            if not overwrite and (not out.is_dir() or any(out.iterdir())):  # appeared while we worked
-                raise ValueError(f"Output directory {out} appeared during the run; not replacing it.")
-            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-")) / out.name
-            os.replace(out, old)
-        os.replace(tmp, out)
-    except BaseException:
-        if old is not None and old.exists() and not out.exists():
-            os.replace(old, out)  # put the previous model back
-        raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old.parent, ignore_errors=True)
+        with atomic_dir(out, overwrite=overwrite) as tmp:
+            write(tmp)
+    except FileExistsError:
+        raise ValueError(f"Output directory {out} appeared during the run; not replacing it.") from None
 
 
 def _save(tmp: Path, model, tokenizer, statistics, scheme, init_args, out_args) -> None:
