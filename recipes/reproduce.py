@@ -123,7 +123,7 @@ SCALES: Dict[str, Scale] = {
     "mini": Scale(
         name="mini",
         description=(
-            "T5 with d_model 128, 2+2 layers, the shipped 4,100-id vocabulary (1.2M parameters); 3,500 pre-training "
+            "T5 with d_model 128, 2+2 layers, the shipped 4,100-id vocabulary (1.44M parameters); 3,500 pre-training "
             "steps of batch 32 per condition; 200 fine-tuning steps of batch 32 on code_translation (Java -> C#); "
             "2 CPU cores, offline"
         ),
@@ -189,7 +189,8 @@ class Stage:
     deps: List[str] = field(default_factory=list)
     condition: Optional[str] = None
     task: Optional[str] = None
-    seed: Optional[int] = None
+    seed: Optional[int] = None  # pre-training stages: the pre-training seed; fine-tuning: the fine-tuning seed
+    pretrain_seed: Optional[int] = None  # fine-tuning stages: the pre-training seed of the checkpoint it starts from
 
 
 def parse_conditions(spec: str) -> List[str]:
@@ -215,58 +216,69 @@ def parse_conditions(spec: str) -> List[str]:
 def plan(scale: Scale, conditions: Sequence[str], tasks: Sequence[str], seeds: int, root: Path,
          pretrain_extra: Sequence[str] = (), finetune_extra: Sequence[str] = (),
          natural_files: Optional[int] = None, natural_validation: int = 512,
-         natural_examples: int = 3500 * 32) -> List[Stage]:
-    """The stages, dependencies first. Paths inside ``argv`` are under ``root``."""
+         natural_examples: int = 3500 * 32, pretrain_seeds: int = 3) -> List[Stage]:
+    """The stages, dependencies first. Paths inside ``argv`` are under ``root``.
+
+    Every pre-trained condition is pre-trained ``pretrain_seeds`` times (seed p: its initialisation and data
+    order); fine-tuning seed k starts from pre-training seed ``k % pretrain_seeds``, so with as many of each
+    the spread over k covers both sources of variance, as one run of the whole pipeline would see it.
+    """
     if seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {seeds}")
+    if pretrain_seeds < 1:
+        raise ValueError(f"--pretrain_seeds must be >= 1, got {pretrain_seeds}")
     runs = root / "runs"
     pretraining: List[Stage] = []  # listed first: the scheduler starts stages in list order
     finetuning: List[Stage] = []
-    pretrained: Dict[str, str] = {}  # condition -> its pre-training stage key
+    pretrained: Dict[Tuple[str, int], str] = {}  # (condition, pre-training seed) -> its stage key
+    corpus = "corpus/natural"
 
-    def pretrain_stage(cond: Condition) -> str:
-        if cond.name in pretrained:
-            return pretrained[cond.name]
-        key = f"pretrain/{cond.name}"
+    def pretrain_stage(cond: Condition, pseed: int) -> str:
+        if (cond.name, pseed) in pretrained:
+            return pretrained[cond.name, pseed]
+        key = f"pretrain/{cond.name}/seed{pseed}"
         task = cond.pretrain
-        flags = ["--config", scale.pretrain_config, "--output_dir", str(runs / key), "--seed", "0",
+        flags = ["--config", scale.pretrain_config, "--output_dir", str(runs / key), "--seed", str(pseed),
                  *scale.pretrain_flags, *scale.pretrain_task_flags.get(task, ())]
         deps = []
         if task == "natural":
-            corpus = "corpus/natural"
-            corpus_argv = ["--inputs_length", "64", "--num_validation", str(natural_validation), "--seed", "0",
-                           "--min_train_examples", str(natural_examples)]
-            if natural_files:
-                corpus_argv += ["--max_files", str(natural_files)]
-            pretraining.append(Stage(corpus, "corpus", corpus_argv))
+            if not any(st.key == corpus for st in pretraining):  # one corpus for every seed
+                corpus_argv = ["--inputs_length", "64", "--num_validation", str(natural_validation), "--seed", "0",
+                               "--min_train_examples", str(natural_examples)]
+                if natural_files:
+                    corpus_argv += ["--max_files", str(natural_files)]
+                pretraining.append(Stage(corpus, "corpus", corpus_argv))
             flags += ["--data", str(runs / corpus / "data"), "--task", "set"]  # --task only names the run
             deps = [corpus]
         else:
             flags += ["--task", task]
-        pretraining.append(Stage(key, "pretrain", flags + list(pretrain_extra), deps, condition=cond.name))
-        pretrained[cond.name] = key
+        pretraining.append(Stage(key, "pretrain", flags + list(pretrain_extra), deps, condition=cond.name,
+                                 seed=pseed))
+        pretrained[cond.name, pseed] = key
         return key
 
-    def checkpoint(cond: Condition, task: str) -> Tuple[str, List[str]]:
+    def checkpoint(cond: Condition, task: str, pseed: int) -> Tuple[str, List[str]]:
         """What ``{pretrained}`` stands for in the condition's --model, and the stage that makes it."""
         owner = CONDITIONS[cond.pretrained_by]
         if owner.pretrain == "natural" and scale.natural_checkpoints:
             return scale.natural_checkpoints[task], []  # the paper's natural row: off the shelf
         if owner.pretrain:
-            key = pretrain_stage(owner)
+            key = pretrain_stage(owner, pseed)
             return str(runs / key / "selected"), [key]
         return "", []
 
     for task in tasks:
         for name in conditions:
-            path, deps = checkpoint(CONDITIONS[name], task)
-            model = CONDITIONS[name].model.format(pretrained=path)
             for seed in range(seeds):
+                pseed = seed % pretrain_seeds
+                path, deps = checkpoint(CONDITIONS[name], task, pseed)
+                model = CONDITIONS[name].model.format(pretrained=path)
                 key = f"finetune/{task}/{name}/seed{seed}"
                 flags = ["--config", scale.finetune_config, "--task", task, "--model", model,
                          "--output_dir", str(runs / key), "--seed", str(seed), *scale.finetune_flags,
                          *finetune_extra]
-                finetuning.append(Stage(key, "finetune", flags, deps, condition=name, task=task, seed=seed))
+                finetuning.append(Stage(key, "finetune", flags, deps, condition=name, task=task, seed=seed,
+                                        pretrain_seed=pseed if deps else None))
     return pretraining + finetuning
 
 
@@ -395,7 +407,7 @@ def collect(scale: Scale, stages: List[Stage], root: Path, markers: Dict[str, Op
     """Every finished stage's numbers (``markers``: stage key -> its ``stage.json``, None if not done),
     read from the recipes' own outputs."""
     runs = root / "runs"
-    out: dict = {"pretraining": {}, "finetuning": []}
+    out: dict = {"pretraining": [], "finetuning": []}
     for s in stages:
         if markers[s.key] is None:
             continue
@@ -404,21 +416,23 @@ def collect(scale: Scale, stages: List[Stage], root: Path, markers: Dict[str, Op
             out["natural_corpus"] = json.loads((d / "data" / "corpus.json").read_text())
         elif s.kind == "pretrain":
             sel = json.loads((d / "selected" / "selection.json").read_text())
-            out["pretraining"][s.condition] = {
+            out["pretraining"].append({
+                "key": s.key, "condition": s.condition, "seed": s.seed,
                 "step": sel["step"], "rule": sel["rule"],
                 "validation_token_accuracy": sel["metrics"]["eval_token_accuracy"],
                 "validation_sequence_accuracy": sel["metrics"].get("eval_sequence_accuracy"),
                 "threshold_reached": sel.get("threshold_reached"),
                 "seconds": markers[s.key]["seconds"],
                 "curve": _eval_curve(d / "metrics.csv"),
-            }
+            })
         else:
             r = json.loads((d / "finetune_results.json").read_text())
             test = r["test"]
             metric = (test["teacher_forced"]["token_accuracy"] if scale.metric == "test_token_accuracy"
                       else test["report_value"])
             out["finetuning"].append({
-                "task": s.task, "condition": s.condition, "seed": s.seed, "metric": metric,
+                "key": s.key, "task": s.task, "condition": s.condition, "seed": s.seed,
+                "pretrain_seed": s.pretrain_seed, "metric": metric,
                 "selected_step": r["selection"]["step"],
                 "validation_token_accuracy": r["selection"]["validation_token_accuracy"],
                 "test_token_accuracy": test["teacher_forced"]["token_accuracy"],
@@ -427,6 +441,29 @@ def collect(scale: Scale, stages: List[Stage], root: Path, markers: Dict[str, Op
                 "seconds": markers[s.key]["seconds"],
             })
     return out
+
+
+RESULTS_FORMAT = 2  # 2: pre-training seeds, records keyed by stage (1: one pre-training per condition)
+
+
+def merge(previous: Optional[dict], current: dict, scale: Scale) -> dict:
+    """The whole table: ``current``'s records, plus every record of ``previous`` whose stage this invocation
+    did not plan (another invocation's conditions), so a partial re-run never drops a row."""
+    if previous is None:
+        return current
+    if previous.get("format") != RESULTS_FORMAT or previous.get("scale") != scale.name:
+        raise ValueError(
+            f"the output folder holds results of another format or scale ({previous.get('scale')!r}, format "
+            f"{previous.get('format', 1)}); they would be mixed with these. Pass another --output_dir, or move "
+            "its results.json away to start that folder's table over"
+        )
+    merged = {k: v for k, v in current.items()}
+    for kind in ("pretraining", "finetuning"):
+        keys = {r["key"] for r in current[kind]}
+        merged[kind] = current[kind] + [r for r in previous.get(kind, []) if r["key"] not in keys]
+    if "natural_corpus" not in merged and "natural_corpus" in previous:
+        merged["natural_corpus"] = previous["natural_corpus"]
+    return merged
 
 
 def _eval_curve(csv_path: Path) -> List[Tuple[int, float]]:
@@ -481,10 +518,15 @@ def summarize(results: dict, conditions: Sequence[str], tasks: Sequence[str]) ->
             per_seed = [sum(b[k] for b in benefits_seed) / len(benefits_seed)
                         for k in range(min(len(b) for b in benefits_seed))]
             row["benefit_std"] = _mean_std(per_seed)[1]
-        pre = results["pretraining"].get(CONDITIONS[name].pretrained_by)
+        pre = sorted((p for p in results["pretraining"] if p["condition"] == CONDITIONS[name].pretrained_by),
+                     key=lambda p: p["seed"])
         if pre:
-            row["pretraining_token_accuracy"] = pre["validation_token_accuracy"]
-            row["pretraining_step"] = pre["step"]
+            row["pretraining_token_accuracy"], row["pretraining_token_accuracy_std"] = _mean_std(
+                [p["validation_token_accuracy"] for p in pre])
+            row["pretraining_steps"] = [p["step"] for p in pre]
+            row["pretraining_seeds"] = len(pre)
+            if pre[0]["rule"] == "first_above":
+                row["pretraining_learnt"] = sum(bool(p["threshold_reached"]) for p in pre)
         table[name] = row
     margins = {}
     for task in tasks:
@@ -508,18 +550,20 @@ def render_markdown(scale: Scale, summary: dict, results: dict, tasks: Sequence[
     lines = [f"# Reproduction at `{scale.name}` scale", "", f"Command: `{command}`", "", scale.description + ".", "",
              f"Metric: {metric} of the model with the best validation token accuracy, mean ± std over seeds. "
              "Benefit % = (condition − Random Init) / (natural − Random Init) per task, from the means; ± is "
-             "the spread of the same ratio computed seed by seed (seed k of every row shares its fine-tuning seed).",
-             ""]
+             "the spread of the same ratio computed seed by seed: seed k of every row shares its fine-tuning seed and "
+             "starts from its own pre-training seed (k mod the number of pre-training seeds), so the ± covers "
+             "both.", ""]
     for number, title in ((1, "Table 1: pre-training data"), (2, "Table 2: initialisation from parameter statistics"),
                           (3, "Table 3: pre-attention LayerNorm constant, no pre-training")):
         rows = [(n, r) for n, r in summary["conditions"].items() if r["table"] == number or (number > 1 and n in BASELINES)]
         if not any(r["table"] == number for _, r in rows):
             continue
         lines += [f"## {title}", "",
-                  "| condition | pre-training token acc. (step) | " + " | ".join(tasks) + " | benefit % |",
+                  "| condition | pre-training token acc. (selected step per seed) | " + " | ".join(tasks)
+                  + " | benefit % |",
                   "|---|---:|" + "---:|" * len(tasks) + "---:|"]
         for name, r in rows:
-            pre = (f"{_fmt(r['pretraining_token_accuracy'])} ({r['pretraining_step']})"
+            pre = (f"{_fmt(r['pretraining_token_accuracy'])} ({', '.join(map(str, r['pretraining_steps']))})"
                    if "pretraining_token_accuracy" in r else "—")
             cells = [f"{_fmt(c['mean'])} ± {_fmt(c['std'])}" if c["seeds"] else "—" for c in r["tasks"].values()]
             benefit = f"{r['benefit']:.0f} ± {r['benefit_std']:.0f}" if "benefit" in r else "—"
@@ -527,6 +571,8 @@ def render_markdown(scale: Scale, summary: dict, results: dict, tasks: Sequence[
         lines.append("")
     if summary["margins"]:
         lines += ["## Is the natural − random gap larger than the seed noise?", "",
+                  "Each natural seed is its own pre-training run, so its std is the pre-training seed spread "
+                  "(plus fine-tuning's).", "",
                   "| task | natural − random | seed std (random) | seed std (natural) | gap / max std |",
                   "|---|---:|---:|---:|---:|"]
         for task, m in summary["margins"].items():
@@ -585,9 +631,13 @@ def plot(summary: dict, results: dict, tasks: Sequence[str], out: Path) -> List[
         ax.set_ylabel("validation token accuracy")
         ax.legend(fontsize=7)
     ax = axes[0][-1]
-    for name, pre in results["pretraining"].items():
+    labelled = set()
+    for pre in sorted(results["pretraining"], key=lambda p: (p["condition"], p["seed"])):
         if pre["curve"]:
-            ax.plot(*zip(*pre["curve"]), marker="o", ms=3, label=CONDITIONS[name].label, color=colors[name])
+            name = pre["condition"]
+            ax.plot(*zip(*pre["curve"]), marker="o", ms=2, lw=1, color=colors[name],
+                    label=None if name in labelled else f"{CONDITIONS[name].label} (each seed)")
+            labelled.add(name)
     ax.axhline(0.99, color="grey", lw=0.8, ls="--")
     ax.set_title("pre-training (natural: span-corruption targets)", fontsize=10)
     ax.set_xlabel("step")
@@ -608,7 +658,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--conditions", default="core", help=f"names, 'core' ({','.join(CORE_CONDITIONS)}) or 'all'")
     p.add_argument("--tasks", default=None, help="downstream tasks, comma-separated (default: the scale's)")
     p.add_argument("--seeds", type=int, default=3, help="fine-tuning seeds per condition and task (default 3)")
-    p.add_argument("--output_dir", default=None, help="default: results/<scale>")
+    p.add_argument("--pretrain_seeds", type=int, default=3,
+                   help="pre-training seeds per pre-trained condition; fine-tuning seed k starts from pre-training "
+                        "seed k mod this (default 3)")
+    p.add_argument("--output_dir", default=None,
+                   help="default: runs/reproduce/<scale> (the committed results/<scale> is written only when named "
+                        "here; a folder's table is merged, never cut down, by later invocations)")
     p.add_argument("--jobs", type=int, default=None, help="stages run side by side (default: the scale's)")
     p.add_argument("--threads", type=int, default=None, help="torch threads per stage (default: the scale's; 0 = torch's)")
     p.add_argument("--pretrain_args", default="", help="extra recipes/pretrain.py flags for every pre-training stage")
@@ -644,10 +699,13 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
 
     for task in tasks:
         get_downstream_task(task)  # unknown task -> the valid names
-    root = Path(args.output_dir or REPO / "results" / scale.name).resolve()
+    root = Path(args.output_dir or REPO / "runs" / "reproduce" / scale.name).resolve()
+    previous = json.loads((root / "results.json").read_text()) if (root / "results.json").is_file() else None
+    merge(previous, {"pretraining": [], "finetuning": []}, scale)  # a folder of another format: refuse now
     stages = plan(scale, conditions, tasks, args.seeds, root, shlex.split(args.pretrain_args),
                   shlex.split(args.finetune_args), natural_files=args.natural_files,
-                  natural_validation=args.natural_validation, natural_examples=args.natural_examples)
+                  natural_validation=args.natural_validation, natural_examples=args.natural_examples,
+                  pretrain_seeds=args.pretrain_seeds)
     jobs = args.jobs or scale.jobs
     threads = scale.threads if args.threads is None else args.threads
     if jobs < 1:
@@ -660,24 +718,32 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     if args.dry_run:
         return {}
     markers = {s.key: cached(root, s) for s in stages}
-    results = collect(scale, stages, root, markers)
+    results = merge(previous, collect(scale, stages, root, markers), scale)
+    invocations = [*(previous or {}).get("invocations", []), {"command": command, "conditions": conditions,
+                                                             "finished": time.strftime("%Y-%m-%d %H:%M:%S")}]
+    conditions = list(dict.fromkeys([*(previous or {}).get("conditions", []), *conditions]))
+    conditions = [c for c in CONDITIONS if c in conditions]  # the tables' order
     summary = summarize(results, conditions, tasks)
     import platform
 
     import torch
 
+    previous_stages = (previous or {}).get("stages", {})
+    stages_report = {**previous_stages,
+                     **{s.key: {"kind": s.kind, "argv": s.argv, **(markers[s.key] or {"missing": True})} for s in stages}}
     report = {
-        "scale": scale.name, "description": scale.description, "command": command, "metric": scale.metric,
-        "conditions": conditions, "tasks": list(tasks), "seeds": args.seeds,
+        "format": RESULTS_FORMAT, "scale": scale.name, "description": scale.description,
+        "invocations": invocations, "metric": scale.metric,
+        "conditions": conditions, "tasks": list(tasks), "seeds": args.seeds, "pretrain_seeds": args.pretrain_seeds,
         "environment": {"python": platform.python_version(), "torch": torch.__version__, "cpu_count": os.cpu_count(),
                         "jobs": jobs, "threads_per_job": threads},
         "wall_seconds_this_invocation": round(time.time() - start, 1),  # cached stages cost nothing here
-        "stage_minutes_sum": round(sum(m["seconds"] for m in markers.values() if m) / 60, 1),
-        "stages": {s.key: {"kind": s.kind, "argv": s.argv, **(markers[s.key] or {"missing": True})} for s in stages},
+        "stage_minutes_sum": round(sum(m.get("seconds", 0) for m in stages_report.values()) / 60, 1),
+        "stages": stages_report,
         "summary": summary, **results,
     }
     write_json_atomic(root / "results.json", report)
-    md = render_markdown(scale, summary, results, tasks, command)
+    md = render_markdown(scale, summary, results, tasks, "; ".join(i["command"] for i in invocations))
     write_text_atomic(root / "results.md", md)
     plot(summary, results, tasks, root)
     print(md)

@@ -36,9 +36,10 @@ def test_the_mini_core_plan(tmp_path):
     assert conditions == ["random", "natural", "set", "identity", "lime", "stats_set"]
     stages = recipe.plan(recipe.SCALES["mini"], conditions, ["code_translation"], 3, tmp_path)
     keys = [s.key for s in stages]
-    assert keys[:5] == ["corpus/natural", "pretrain/natural", "pretrain/set", "pretrain/identity", "pretrain/lime"]
+    pretrained = ("natural", "set", "identity", "lime")
+    assert keys[:13] == ["corpus/natural", *(f"pretrain/{c}/seed{p}" for c in pretrained for p in range(3))]
     finetunes = [s for s in stages if s.kind == "finetune"]
-    assert len(finetunes) == 6 * 3 and len(stages) == 1 + 4 + 18  # one pre-training per condition, shared by seeds
+    assert len(finetunes) == 6 * 3 and len(stages) == 1 + 4 * 3 + 18  # 3 pre-training seeds per pre-trained row
     by_key = {s.key: s for s in stages}
     for s in stages:  # dependencies come first, so a scheduler in list order never waits on a later stage
         assert all(keys.index(d) < keys.index(s.key) for d in s.deps)
@@ -46,26 +47,33 @@ def test_the_mini_core_plan(tmp_path):
     def flag(stage, name):  # the last occurrence wins, as on a command line
         return stage.argv[max(i for i, a in enumerate(stage.argv) if a == name) + 1]
 
-    natural = by_key["pretrain/natural"]
-    assert natural.deps == ["corpus/natural"]
-    assert flag(natural, "--data") == str(tmp_path / "runs" / "corpus/natural" / "data")
-    assert flag(natural, "--selection_rule") == "best"
-    assert flag(by_key["pretrain/set"], "--task") == "set" and flag(by_key["pretrain/set"], "--max_steps") == "3500"
-    assert flag(by_key["pretrain/lime"], "--max_source_length") == "128"
+    for p in range(3):
+        natural = by_key[f"pretrain/natural/seed{p}"]
+        assert natural.deps == ["corpus/natural"] and flag(natural, "--seed") == str(p)
+        assert flag(natural, "--data") == str(tmp_path / "runs" / "corpus/natural" / "data")  # one corpus for all
+        assert flag(natural, "--selection_rule") == "best"
+    assert keys.count("corpus/natural") == 1
+    assert flag(by_key["pretrain/set/seed1"], "--task") == "set" and flag(by_key["pretrain/set/seed1"], "--max_steps") == "3500"
+    assert flag(by_key["pretrain/lime/seed0"], "--max_source_length") == "128"
 
     stats = by_key["finetune/code_translation/stats_set/seed2"]
-    assert stats.deps == ["pretrain/set"] and stats.seed == 2 and flag(stats, "--seed") == "2"
-    assert flag(stats, "--model") == f"from_statistics:{tmp_path / 'runs' / 'pretrain/set' / 'selected'}:Per Param Mean/SD"
+    assert stats.deps == ["pretrain/set/seed2"] and stats.seed == 2 and stats.pretrain_seed == 2 and flag(stats, "--seed") == "2"
+    assert flag(stats, "--model") == f"from_statistics:{tmp_path / 'runs' / 'pretrain/set/seed2' / 'selected'}:Per Param Mean/SD"
     assert flag(by_key["finetune/code_translation/random/seed0"], "--model") == "from_scratch"
     assert by_key["finetune/code_translation/random/seed0"].deps == []
-    assert flag(by_key["finetune/code_translation/set/seed1"], "--model") == str(tmp_path / "runs" / "pretrain/set" / "selected")
+    assert flag(by_key["finetune/code_translation/set/seed1"], "--model") == str(tmp_path / "runs" / "pretrain/set/seed1" / "selected")
+    # fewer pre-training seeds than fine-tuning seeds: seed k starts from pre-training seed k mod 2
+    two = {s.key: s for s in recipe.plan(recipe.SCALES["mini"], ["random", "natural", "set"], ["code_translation"], 3,
+                                         tmp_path, pretrain_seeds=2)}
+    assert two["finetune/code_translation/set/seed2"].deps == ["pretrain/set/seed0"]
+    assert "pretrain/set/seed2" not in two
     assert flag(stats, "--decode") == "false" and flag(stats, "--max_steps") == "200"
 
 
 def test_the_paper_plan_uses_off_the_shelf_natural_checkpoints(tmp_path):
     stages = recipe.plan(recipe.SCALES["paper"], recipe.parse_conditions("random,natural,set,preattn_ln"),
                          ["cnndm_10k", "mtop"], 1, tmp_path)
-    assert [s.key for s in stages if s.kind != "finetune"] == ["pretrain/set"]  # natural is not pre-trained
+    assert [s.key for s in stages if s.kind != "finetune"] == ["pretrain/set/seed0"]  # natural is not pre-trained
     models = {s.key: s.argv[s.argv.index("--model") + 1] for s in stages if s.kind == "finetune"}
     assert models["finetune/mtop/natural/seed0"] == "google-t5/t5-small"
     assert models["finetune/cnndm_10k/natural/seed0"] == "google/t5-v1_1-small"
@@ -89,7 +97,9 @@ def test_unknown_downstream_task_is_refused_before_any_work(tmp_path):
 
 # ----------------------------------------------------------------------------------------- arithmetic
 def _results(values):
-    return {"pretraining": {"set": {"validation_token_accuracy": 0.995, "step": 2750}},
+    return {"pretraining": [{"condition": "set", "seed": p, "validation_token_accuracy": a, "step": st,
+                             "rule": "first_above", "threshold_reached": a >= 0.99}
+                            for p, (a, st) in enumerate([(0.995, 2750), (0.991, 3000)])],
             "finetuning": [{"condition": c, "task": t, "seed": k, "metric": v}
                            for (c, t), vs in values.items() for k, v in enumerate(vs)]}
 
@@ -107,7 +117,8 @@ def test_benefit_is_measured_between_random_and_natural_per_task_then_averaged()
     assert row["tasks"]["a"]["mean"] == pytest.approx(0.51) and row["tasks"]["a"]["std"] == pytest.approx(math.sqrt(2e-4))
     # seed by seed: task a gives 50, 50; task b gives 100, 100 -> the average is 75 on both seeds
     assert row["benefit_std"] == pytest.approx(0.0, abs=1e-9)
-    assert row["pretraining_token_accuracy"] == 0.995 and row["pretraining_step"] == 2750
+    assert row["pretraining_token_accuracy"] == pytest.approx(0.993) and row["pretraining_steps"] == [2750, 3000]
+    assert row["pretraining_learnt"] == 2 and row["pretraining_seeds"] == 2
     assert summary["conditions"]["random"]["benefit"] == 0.0 and summary["conditions"]["natural"]["benefit"] == 100.0
     margin = summary["margins"]["a"]
     assert margin["natural_minus_random"] == pytest.approx(0.20)
@@ -119,7 +130,25 @@ def test_statistics_rows_report_their_source_pretraining():
     summary = recipe.summarize(_results(values), ["random", "natural", "stats_set"], ["a"])
     row = summary["conditions"]["stats_set"]
     assert row["benefit"] == pytest.approx(25.0) and row["table"] == 2
-    assert row["pretraining_token_accuracy"] == 0.995  # the Set checkpoint its statistics come from
+    assert row["pretraining_token_accuracy"] == pytest.approx(0.993)  # the Set checkpoints its statistics come from
+    assert row["pretraining_steps"] == [2750, 3000]
+
+
+def test_a_later_invocation_merges_into_the_table_and_never_drops_a_row():
+    scale = recipe.SCALES["mini"]
+    first = {"format": recipe.RESULTS_FORMAT, "scale": "mini",
+             "pretraining": [{"key": "pretrain/set/seed0", "condition": "set", "seed": 0}],
+             "finetuning": [{"key": f"finetune/a/{c}/seed0", "condition": c, "metric": m}
+                            for c, m in (("random", 0.4), ("natural", 0.6), ("set", 0.5))]}
+    again = {"pretraining": [], "finetuning": [{"key": "finetune/a/random/seed0", "condition": "random", "metric": 0.41},
+                                               {"key": "finetune/a/lime/seed0", "condition": "lime", "metric": 0.45}]}
+    merged = recipe.merge(first, again, scale)
+    assert {r["key"]: r["metric"] for r in merged["finetuning"]} == {
+        "finetune/a/random/seed0": 0.41, "finetune/a/lime/seed0": 0.45,  # re-run rows replace theirs
+        "finetune/a/natural/seed0": 0.6, "finetune/a/set/seed0": 0.5}  # the rest stay
+    assert merged["pretraining"] == first["pretraining"]
+    with pytest.raises(ValueError, match="another format or scale"):
+        recipe.merge({"scale": "mini", "finetuning": []}, again, scale)  # the one-pre-training-seed format
 
 
 # ----------------------------------------------------------------------------------------- natural corpus
@@ -175,7 +204,10 @@ def test_tiny_reproduction_writes_tables_and_plots_and_reruns_from_cache(tmp_pat
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
     assert len(results["finetuning"]) == 3 * 2 and results["seeds"] == 2
-    assert set(results["pretraining"]) == {"natural"}
+    assert {(p["condition"], p["seed"]) for p in results["pretraining"]} == {("natural", 0), ("natural", 1)}
+    assert [r["pretrain_seed"] for r in results["finetuning"] if r["condition"] == "natural"] == [0, 1]
+    assert results["format"] == recipe.RESULTS_FORMAT and results["invocations"][0]["conditions"] == [
+        "random", "natural", "preattn_ln"]
     assert results["natural_corpus"]["source"].endswith("(3 files)")
     for r in results["finetuning"]:
         run = json.loads((out / "runs" / f"finetune/code_translation/{r['condition']}/seed{r['seed']}" /
@@ -183,7 +215,7 @@ def test_tiny_reproduction_writes_tables_and_plots_and_reruns_from_cache(tmp_pat
         assert r["metric"] == run["test"]["teacher_forced"]["token_accuracy"]  # the reported number is the run's
         assert r["selected_step"] == run["selection"]["step"]
     table = results["summary"]["conditions"]
-    assert table["random"]["benefit"] == 0.0 and table["natural"]["benefit"] == 100.0
+    assert table["random"]["benefit"] == 0.0 and table["natural"]["benefit"] == pytest.approx(100.0)
     assert "benefit" in table["preattn_ln"] and table["preattn_ln"]["table"] == 3
     md = (out / "results.md").read_text()
     assert "## Table 1: pre-training data" in md and "## Table 3" in md and "Pre-attn LN Constant 0.4" in md
