@@ -8,6 +8,9 @@ Public API
   left untouched. A config with ``tie_word_embeddings=False`` (T5 v1.1) gets its own ``lm_head``.
 - ``t5x_init_(model, seed=None)``: re-initialise a T5 in place as t5x's default initialisers do
   (spec ``seed_code.md`` §4.2). ``seed=None`` draws from the global torch RNG, like HF does.
+- ``as_t5_config(config)``: a ``T5Config`` from a ``T5Config``, a dict of its fields or a name/path.
+- ``new_t5(config, seed)``: a ``T5ForConditionalGeneration`` with HF's own init (seeded without touching
+  the global RNG, or from it with ``None``), the v1.1 ``lm_head`` untied; ``build_t5`` without the t5x init.
 
 Why a t5x init at all: the paper's "Random Init" baseline and every tensor the statistics schemes leave
 alone come from t5x's initialisers, and two of them differ from HF's (§4.2, §7.5):
@@ -49,7 +52,7 @@ from transformers.models.t5.modeling_t5 import (
     T5PreTrainedModel,
 )
 
-__all__ = ["INITS", "build_t5", "t5x_init_"]
+__all__ = ["INITS", "as_t5_config", "build_t5", "new_t5", "t5x_init_"]
 
 #: The initialisations ``build_t5`` knows: the paper's t5x "Random Init" and HF's own.
 INITS = ("t5x", "hf")
@@ -77,9 +80,9 @@ def build_t5(config: T5Config | Mapping | str, init: str = "t5x", seed: int | No
     """
     if init not in INITS:
         raise ValueError(f"init={init!r} is not one of {INITS}: use 't5x' (the paper's Random Init) or 'hf'.")
-    config = _as_t5_config(config)
+    config = as_t5_config(config)
     generator = None if seed is None else torch.Generator().manual_seed(seed)
-    model = _new_t5(config, seed)
+    model = new_t5(config, seed)
     if init == "t5x":
         t5x_init_(model, generator=generator)
     return model
@@ -133,11 +136,8 @@ def t5x_init_(
     return model
 
 
-# --------------------------------------------------------------------------------------------------
-# helpers
-
-
-def _as_t5_config(config: T5Config | Mapping | str) -> T5Config:
+def as_t5_config(config: T5Config | Mapping | str) -> T5Config:
+    """``config`` as a ``T5Config``: a dict goes through ``from_dict``, a name/path through ``from_pretrained``."""
     if isinstance(config, T5Config):
         return config
     if isinstance(config, Mapping):
@@ -149,7 +149,7 @@ def _as_t5_config(config: T5Config | Mapping | str) -> T5Config:
     )
 
 
-def _new_t5(config: T5Config, seed: int | None) -> T5ForConditionalGeneration:
+def new_t5(config: T5Config, seed: int | None) -> T5ForConditionalGeneration:
     """Construct with HF's init: seeded without touching the caller's global RNG, or from it (None)."""
     if getattr(config, "model_type", None) != "t5":
         raise ValueError(f"build_t5 needs a T5 config (model_type 't5'), got model_type {config.model_type!r}.")
@@ -163,6 +163,10 @@ def _new_t5(config: T5Config, seed: int | None) -> T5ForConditionalGeneration:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return _construct_t5(config)
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers
 
 
 def _construct_t5(config: T5Config) -> T5ForConditionalGeneration:
