@@ -7,22 +7,32 @@
     synpre publish-dataset set [--repo-id synpre/set] [--num-train ...]   build and push a task to the Hub
     synpre publish-model DIR --repo-id me/name [--dataset synpre/set]     push a saved model to the Hub
 
-``generate`` writes into ``DIR.tmp-<pid>`` and renames it to ``DIR`` only when everything is written, so
-an interrupted run never leaves a partial dataset under the final name.
+``generate`` writes into a temporary sibling of ``DIR`` and renames it to ``DIR`` only when everything is
+written, so an interrupted run never leaves a partial dataset under the final name
+(:func:`hf_synpre.data.export.generate_to_disk`, which ``generate_to_disk`` here re-exports).
 """
 
 from __future__ import annotations
 
 import argparse
-import glob
 import json
-import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-__all__ = ["main", "generate_to_disk", "dataset_stats", "format_examples"]
+from .data.parameters import GENERATION_FIELDS, PAPER_NUM_TRAIN, PAPER_NUM_VALIDATION
+
+# generate_to_disk comes through __getattr__ below (lazily), which static checkers cannot see
+__all__ = ["main", "generate_to_disk", "dataset_stats", "format_examples"]  # noqa: F822
+
+
+def __getattr__(name):
+    # the old import paths; lazy, so that `synpre tasks` and `--help` do not import ``datasets``
+    if name in ("generate_to_disk", "load_saved"):
+        from .data import export
+
+        return getattr(export, name)
+    raise AttributeError(f"module 'hf_synpre.cli' has no attribute {name!r}")
 
 
 def _length_range(text: str):
@@ -32,84 +42,26 @@ def _length_range(text: str):
     return int(parts[0]), int(parts[1])
 
 
-def generate_to_disk(
-    task: str,
-    output: str,
-    fmt: str = "arrow",
-    num_proc: Optional[int] = None,
-    overwrite: bool = False,
-    **config,
-):
-    """Build ``task`` with the builder and save it under ``output`` atomically. Returns the DatasetDict."""
-
-    from .data import SyntheticTasks
-    from .tasks import get_task
-
-    if fmt not in ("arrow", "parquet"):
-        raise ValueError(f"unknown format {fmt!r}: choose 'arrow' (load_from_disk) or 'parquet' (load_dataset)")
-    out = Path(output).resolve()
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} already exists; choose another --output or pass --overwrite")
-    parent = out.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise PermissionError(f"cannot create the output folder {parent}: {e}") from None
-    if not os.access(parent, os.W_OK):
-        raise PermissionError(f"cannot write to {parent}: choose an --output in a writable folder")
-    # validate everything (task, lengths, sizes, vocabulary) before any work
-    builder_kwargs = dict(config_name=get_task(task).name, **{k: v for k, v in config.items() if v is not None})
-    tmp = parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        builder = SyntheticTasks(cache_dir=str(tmp / "cache"), **builder_kwargs)
-        builder.config.protocol()
-        if fmt == "arrow":
-            builder.download_and_prepare(num_proc=num_proc)
-            ds = builder.as_dataset()
-            ds.save_to_disk(str(tmp / "dataset"))
-            del ds
-            final = tmp / "dataset"
-        else:
-            staging = tmp / "parquet"
-            builder.download_and_prepare(output_dir=str(staging), file_format="parquet", num_proc=num_proc)
-            final = tmp / "dataset"
-            (final / "data").mkdir(parents=True)
-            for split in builder.info.splits:
-                files = sorted(glob.glob(str(staging / f"*-{split}*.parquet")))
-                for i, f in enumerate(files):
-                    os.replace(f, final / "data" / f"{split}-{i:05d}-of-{len(files):05d}.parquet")
-            (final / "generation_config.json").write_text(json.dumps(_config_dict(builder.config), indent=2))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(final, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return load_saved(str(out))
+# The flag of every SyntheticTaskConfig generation field, for `generate` and `publish-dataset`; the
+# defaults are the config's own. A field without a flag fails every command (KeyError), not silently.
+_GENERATION_OPTIONS = {
+    "num_train": dict(type=int, default=PAPER_NUM_TRAIN, help="examples in the train split (default: the paper's %(default)s)"),
+    "num_validation": dict(type=int, default=PAPER_NUM_VALIDATION, help="examples in the validation split (default: the paper's %(default)s)"),
+    "num_generated": dict(type=int, default=None, help="generated before dedup (default: +4%% of train)"),
+    "length_range": dict(type=_length_range, default=None, help="LO,HI body length (default: the task's, 10,220)"),
+    "seed": dict(type=int, default=0),
+    "tokenizer": dict(default="default", help="'default' (shipped, offline) or e.g. t5-small (the paper's ids)"),
+    "content_vocab_size": dict(type=int, default=None, help="sample from the first N token ids only"),
+}
 
 
-def _config_dict(cfg) -> dict:
-    return {
-        "task": cfg.task,
-        "num_train": cfg.num_train,
-        "num_validation": cfg.num_validation,
-        "num_generated": cfg.generated,
-        "length_range": list(cfg.length_range),
-        "seed": cfg.seed,
-        "tokenizer": cfg.tokenizer,
-        "content_vocab_size": cfg.content_vocab_size,
-    }
+def _add_generation_options(parser: argparse.ArgumentParser) -> None:
+    for name in GENERATION_FIELDS:
+        parser.add_argument("--" + name.replace("_", "-"), **_GENERATION_OPTIONS[name])
 
 
-def load_saved(path: str):
-    import datasets
-
-    p = Path(path)
-    if (p / "dataset_dict.json").exists():
-        return datasets.load_from_disk(str(p))
-    if (p / "data").is_dir():
-        return datasets.load_dataset(str(p))
-    raise FileNotFoundError(f"{path} is not a dataset written by `synpre generate` (no dataset_dict.json or data/)")
+def _generation_config(args) -> dict:
+    return {name: getattr(args, name) for name in GENERATION_FIELDS}
 
 
 def dataset_stats(ds) -> dict:
@@ -157,21 +109,11 @@ def _cmd_tasks(args) -> int:
 
 
 def _cmd_generate(args) -> int:
+    from .data.export import generate_to_disk
     from .tokenizer import load_tokenizer
 
     ds = generate_to_disk(
-        args.task,
-        args.output,
-        fmt=args.format,
-        num_proc=args.num_proc,
-        overwrite=args.overwrite,
-        num_train=args.num_train,
-        num_validation=args.num_validation,
-        num_generated=args.num_generated,
-        length_range=args.length_range,
-        seed=args.seed,
-        tokenizer=args.tokenizer,
-        content_vocab_size=args.content_vocab_size,
+        args.task, args.output, fmt=args.format, num_proc=args.num_proc, overwrite=args.overwrite, **_generation_config(args)
     )
     print(f"\nWrote {args.task} ({args.format}) to {Path(args.output).resolve()}")
     _print_summary(ds, load_tokenizer(args.tokenizer), args.show)
@@ -187,6 +129,7 @@ def _print_summary(ds, tokenizer, n):
 
 
 def _cmd_show(args) -> int:
+    from .data.export import load_saved
     from .tokenizer import load_tokenizer
 
     ds = load_saved(args.path)
@@ -209,15 +152,7 @@ def _cmd_build_tokenizer(args) -> int:
 def _cmd_publish_dataset(args) -> int:
     from .hub import PublishError, build_dataset_repo, publish_dataset
 
-    config = {
-        "num_train": args.num_train,
-        "num_validation": args.num_validation,
-        "num_generated": args.num_generated,
-        "length_range": args.length_range,
-        "seed": args.seed,
-        "tokenizer": args.tokenizer,
-        "content_vocab_size": args.content_vocab_size,
-    }
+    config = _generation_config(args)
     if args.local_dir:
         out = build_dataset_repo(args.task, args.local_dir, repo_id=args.repo_id, num_proc=args.num_proc, overwrite=args.overwrite, **config)
         print(f"Wrote the dataset repo's files to {out} (nothing pushed)")
@@ -267,13 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("generate", help="generate a synthetic task's train/validation splits")
     g.add_argument("task", help="task name, e.g. set, identity, count (see `synpre tasks`)")
     g.add_argument("--output", "-o", required=True, help="output folder (created atomically)")
-    g.add_argument("--num-train", type=int, default=1_000_000)
-    g.add_argument("--num-validation", type=int, default=10_000)
-    g.add_argument("--num-generated", type=int, default=None, help="generated before dedup (default: +4%% of train)")
-    g.add_argument("--length-range", type=_length_range, default=None, help="LO,HI body length (default: the task's, 10,220)")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--tokenizer", default="default", help="'default' (shipped, offline) or e.g. t5-small")
-    g.add_argument("--content-vocab-size", type=int, default=None, help="sample from the first N token ids only")
+    _add_generation_options(g)
     g.add_argument("--format", choices=["arrow", "parquet"], default="arrow")
     g.add_argument("--num-proc", type=int, default=None)
     g.add_argument("--overwrite", action="store_true")
@@ -295,13 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     pd = sub.add_parser("publish-dataset", help="generate a task and publish it as a Hub dataset repo (Parquet + card)")
     pd.add_argument("task", help="task name, e.g. set (see `synpre tasks`)")
     pd.add_argument("--repo-id", default=None, help="Hub dataset repo (default: synpre/<task>)")
-    pd.add_argument("--num-train", type=int, default=1_000_000)
-    pd.add_argument("--num-validation", type=int, default=10_000)
-    pd.add_argument("--num-generated", type=int, default=None, help="generated before dedup (default: +4%% of train)")
-    pd.add_argument("--length-range", type=_length_range, default=None, help="LO,HI body length (default: the task's)")
-    pd.add_argument("--seed", type=int, default=0)
-    pd.add_argument("--tokenizer", default="default", help="'default' (shipped, offline) or e.g. t5-small (the paper's ids)")
-    pd.add_argument("--content-vocab-size", type=int, default=None)
+    _add_generation_options(pd)
     pd.add_argument("--num-proc", type=int, default=None)
     pd.add_argument("--private", action="store_true", default=None, help="create the repo as private")
     pd.add_argument("--endpoint", default=None, help=hub_help)

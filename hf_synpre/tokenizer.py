@@ -4,8 +4,10 @@ Public API:
     DEFAULT_TOKENIZER                -- name of the vocabulary shipped in the package ("synpre-t5-4k")
     default_tokenizer()              -- the shipped T5-style tokenizer (no download)
     load_tokenizer(name_or_path)     -- "default" / None -> shipped one; else AutoTokenizer (e.g. "t5-small")
-    protocol_for(tokenizer_or_name, content_vocab_size=None) -> TokenProtocol
+    protocol_for(tokenizer_or_name, content_vocab_size=None) -> TokenProtocol (with ``encode_texts``: the
+                                     tokenizer, for the tasks that tokenise text)
     build_default_tokenizer(output_dir, vocab_size=4000, files=None)
+    stdlib_files()                   -- the standard-library sources it trains on by default
 
 The paper uses the T5 SentencePiece vocabulary (32,000 pieces + 100 sentinels). It cannot be
 downloaded offline, so the package ships a small vocabulary with the same layout: a SentencePiece
@@ -20,8 +22,9 @@ from __future__ import annotations
 import functools
 import os
 import sysconfig
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable, Optional, Union
+from typing import Iterable, List, Optional, Sequence, Union
 
 from .tasks.protocol import DEFAULT_MAX_NUMBER, TokenProtocol
 
@@ -32,6 +35,7 @@ __all__ = [
     "load_tokenizer",
     "protocol_for",
     "build_default_tokenizer",
+    "stdlib_files",
 ]
 
 DEFAULT_TOKENIZER = "synpre-t5-4k"
@@ -64,9 +68,27 @@ def load_tokenizer(name_or_path: Optional[str] = None):
     return load_pretrained(AutoTokenizer.from_pretrained, name_or_path, "tokenizer")
 
 
+@functools.lru_cache(maxsize=8)
+def _tokenizer_named(name: Optional[str]):
+    return load_tokenizer(name)
+
+
+@dataclass(frozen=True)
+class _NamedEncoder:
+    """``encode_texts`` of a protocol built from a vocabulary's name: ``load_tokenizer(name)`` (once per
+    process) tokenises. It pickles as the name, so the protocols sent to every pool job stay a few kB
+    instead of carrying the tokenizer."""
+
+    name: Optional[str]
+
+    def __call__(self, texts: Sequence[str]) -> List[List[int]]:
+        return _tokenizer_named(self.name)(list(texts), add_special_tokens=False)["input_ids"]
+
+
 @functools.lru_cache(maxsize=16)
 def _protocol_cached(name: Optional[str], max_number: int) -> TokenProtocol:
-    return TokenProtocol.from_tokenizer(load_tokenizer(name), max_number=max_number, name=name or DEFAULT_TOKENIZER)
+    proto = TokenProtocol.from_tokenizer(_tokenizer_named(name), max_number=max_number, name=name or DEFAULT_TOKENIZER)
+    return replace(proto, encode_texts=_NamedEncoder(name))
 
 
 def protocol_for(
@@ -82,7 +104,8 @@ def protocol_for(
     return proto.restrict(content_vocab_size)
 
 
-def _stdlib_files() -> list:
+def stdlib_files() -> list:
+    """Sorted ``*.py`` files of the running interpreter's standard library (tests and site-packages out)."""
     root = Path(sysconfig.get_paths()["stdlib"])
     return sorted(str(p) for p in root.rglob("*.py") if "site-packages" not in p.parts and "test" not in p.parts)
 
@@ -96,7 +119,7 @@ def build_default_tokenizer(output_dir: Union[str, Path], vocab_size: int = 4000
     from tokenizers.models import Unigram
     from transformers import T5Tokenizer
 
-    files = list(files) if files is not None else _stdlib_files()
+    files = list(files) if files is not None else stdlib_files()
     if not files:
         raise ValueError("no training files for the tokenizer")
     specials = ["<pad>", "</s>", "<unk>"]

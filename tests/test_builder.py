@@ -98,7 +98,7 @@ def test_input_hashes_separate_rows_and_lengths():
 
 
 def test_first_occurrences_compares_the_whole_hash_triple():
-    from hf_synpre.data.builder import first_occurrences
+    from hf_synpre.data.dedup import first_occurrences
 
     h = np.array([[5, 1, 3], [7, 2, 3], [5, 1, 3], [5, 9, 3], [7, 2, 4], [5, 9, 3], [1, 1, 1]], dtype=np.uint64)
     assert first_occurrences(h).tolist() == [True, True, False, True, True, False, True]

@@ -76,3 +76,21 @@ def test_an_unreachable_tokenizer_is_one_line_naming_the_path_tried_and_the_offl
     assert main(["generate", "set", "--tokenizer", str(tmp_path / "a" / "tok"), "--output", str(out)]) == 2
     assert f"no such file or directory (tried {tmp_path / 'a' / 'tok'})" in capsys.readouterr().err
     assert not out.exists() and not list(tmp_path.glob(".*")), "nothing written"
+
+
+def test_generation_flags_are_the_builder_config_fields_with_its_defaults():
+    import dataclasses
+
+    from hf_synpre.cli import build_parser
+    from hf_synpre.data import GENERATION_FIELDS, SyntheticTaskConfig
+
+    defaults = {f.name: f.default for f in dataclasses.fields(SyntheticTaskConfig)}
+    for command in (["generate", "set", "--output", "x"], ["publish-dataset", "set"]):
+        args = build_parser().parse_args(command)
+        assert {k: getattr(args, k) for k in GENERATION_FIELDS} == {k: defaults[k] for k in GENERATION_FIELDS}
+
+
+def test_building_the_command_line_imports_neither_datasets_nor_torch():
+    code = "import sys, hf_synpre.cli as c; c.build_parser(); print([m for m in ('datasets', 'torch') if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -67,7 +67,7 @@ def publishing(hub, tmp_path, monkeypatch):
     import huggingface_hub.constants as hf_constants
     import huggingface_hub.utils._http as hf_http
 
-    import hf_synpre.hub as hub_module
+    import hf_synpre.hub.client as hub_client
 
     monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
     monkeypatch.setenv("HF_TOKEN", WRITE_TOKEN)
@@ -81,7 +81,7 @@ def publishing(hub, tmp_path, monkeypatch):
     monkeypatch.setattr(hf_constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "no_stored_tokens"))
     monkeypatch.delenv("HF_OIDC_RESOURCE", raising=False)
     waits = []
-    monkeypatch.setattr(hub_module, "_sleep", waits.append)
+    monkeypatch.setattr(hub_client, "_sleep", waits.append)
     # huggingface_hub's own backoff sleeps 1+2+4+8+8 s per failing request; the count is what we test
     monkeypatch.setattr(hf_http, "time", types.SimpleNamespace(**{**vars(time), "sleep": lambda s: None}))
     hub.clear_faults()

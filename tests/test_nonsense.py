@@ -9,7 +9,8 @@ import pytest
 
 from hf_synpre import default_tokenizer, load_synthetic, protocol_for
 from hf_synpre.tasks import generate
-from hf_synpre.tasks.nonsense import LEXICON, NONSENSE_WORDS, TRANSFORMATIONS, _base_documents, generate_document
+from hf_synpre.tasks.nonsense import LEXICON, NONSENSE_WORDS, TRANSFORMATIONS, generate_document
+from hf_synpre.tasks.nonsense_documents import base_documents
 
 
 def text(words):
@@ -113,7 +114,7 @@ def test_vocabulary_is_5000_three_letter_words_in_base_26():
 
 
 def test_documents_have_10_pm_3_sentences_of_10_pm_5_words():
-    docs = _base_documents(np.random.default_rng(0), 3000)
+    docs = base_documents(np.random.default_rng(0), 3000)
     n_sent = np.array([len(d) for d in docs])
     n_words = np.array([len(l) - 1 for d in docs for l in d])
     assert n_sent.min() == 7 and n_sent.max() == 13 and abs(n_sent.mean() - 10) < 0.1

@@ -239,7 +239,7 @@ def test_negative_examples_obey_the_original_text_rule(name, default_protocol):
 
 
 def test_row_major_group_sort_equals_one_sort():
-    from hf_synpre.tasks.simple import _sort_row_major
+    from hf_synpre.tasks.samplers import _sort_row_major
 
     rng = np.random.default_rng(3)
     for n_rows, group in [(0, 4), (1, 4), (500, 7), (3000, 4096), (50, 1)]:

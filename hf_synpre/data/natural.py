@@ -37,9 +37,9 @@ __all__ = ["python_stdlib_files", "span_corruption_corpus", "corpus_fingerprint"
 
 def python_stdlib_files() -> list:
     """Sorted ``*.py`` files of the running interpreter's standard library (tests and site-packages out)."""
-    from ..tokenizer import _stdlib_files
+    from ..tokenizer import stdlib_files
 
-    return _stdlib_files()
+    return stdlib_files()
 
 
 def corpus_fingerprint(files: Sequence[str]) -> str:

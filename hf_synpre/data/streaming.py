@@ -1,12 +1,11 @@
 """Infinite on-the-fly pre-training data: a seeded, resumable, shard-aware stream of synthetic examples.
 
 Public API:
-    parse_mixture(spec) -> dict[str, float]         -- "set", "set:3,identity:1", {"set": 3, ...}, [...]
-    make_validation_set(tasks, protocol, num_examples, length_range=None, seed=0) -> ValidationSet
-    ValidationSet                                   -- the held-out examples + exact input membership
     SyntheticStream(tasks, protocol, batch_size, ...)  -- torch IterableDataset, infinite, generated
     PreparedStream(dataset, batch_size, ...)           -- the same batching over a prepared split (epochs)
-    VALIDATION_SEED_OFFSET, DEFAULT_MEGABATCH_BATCHES
+    DEFAULT_MEGABATCH_BATCHES
+    parse_mixture, make_validation_set, ValidationSet, VALIDATION_SEED_OFFSET -- the validation set and
+                                                        mixtures (:mod:`hf_synpre.data.validation`, re-exported)
 
 Both streams yield ``{"inputs": int32 array, "targets": int32 array}`` (no EOS: the collator in
 :mod:`hf_synpre.training` appends it, as the paper's ``lime_processors`` did) in **global batches**:
@@ -51,14 +50,21 @@ How the stream is laid out, and why:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
 
-from ..tasks import BLOCK_SIZE, Examples, Ragged, TokenProtocol, generate_block, get_task
-from .builder import corpus_corruption, input_hashes
+from ..tasks import BLOCK_SIZE, Examples, Ragged, TokenProtocol, get_task
+from .validation import (
+    VALIDATION_SEED_OFFSET,
+    MixtureSpec,
+    ValidationSet,
+    check_seed,
+    make_validation_set,
+    parse_mixture,
+    training_block,
+)
 
 __all__ = [
     "DEFAULT_MEGABATCH_BATCHES",
@@ -70,189 +76,12 @@ __all__ = [
     "parse_mixture",
 ]
 
-#: The validation stream uses ``seed + VALIDATION_SEED_OFFSET``; training seeds must stay below it.
-VALIDATION_SEED_OFFSET = 2**32
 #: Global batches per megabatch (the unit of length grouping). 256 keeps > 90 % of tokens real for
 #: lengths 10..220 at a few tens of MB per worker.
 DEFAULT_MEGABATCH_BATCHES = 256
 
-MixtureSpec = Union[str, Mapping[str, float], Sequence[str]]
 # Tags that keep the per-megabatch RNGs of different purposes independent of each other.
 _MIX_TAG, _ORDER_TAG, _EPOCH_TAG = 0x6D6978, 0x6F7264, 0x65706F
-
-
-# ----------------------------------------------------------------------------------------- mixtures
-def parse_mixture(spec: MixtureSpec) -> Dict[str, float]:
-    """Task -> weight, names normalised to the paper's (aliases accepted), weights as given (not normalised).
-
-    ``"set"`` -> ``{"set": 1.0}``; ``"set:3,identity:1"`` or ``{"set": 3, "identity": 1}`` -> weighted;
-    ``["set", "identity"]`` -> equal weights. Unknown tasks raise ``ValueError`` listing the valid ones.
-    """
-    if isinstance(spec, str):
-        items = []
-        for part in (p.strip() for p in spec.split(",")):
-            if not part:
-                continue
-            name, _, weight = part.partition(":")
-            try:
-                items.append((name.strip(), float(weight) if weight.strip() else 1.0))
-            except ValueError:
-                raise ValueError(f"bad weight {weight!r} for task {name.strip()!r} in {spec!r}; write e.g. 'set:3,identity:1'") from None
-    elif isinstance(spec, Mapping):
-        items = [(str(k), float(v)) for k, v in spec.items()]
-    else:
-        items = [(str(name), 1.0) for name in spec]
-    if not items:
-        raise ValueError(f"no task given in {spec!r}; name one (e.g. 'set') or a weighted mixture ('set:3,identity:1')")
-    mixture: Dict[str, float] = {}
-    for name, weight in items:
-        if not math.isfinite(weight) or weight <= 0:
-            raise ValueError(f"task {name!r} has weight {weight}; mixture weights must be positive numbers")
-        key = get_task(name).name
-        mixture[key] = mixture.get(key, 0.0) + weight
-    return mixture
-
-
-def _apportion(total: int, weights: Sequence[float]) -> List[int]:
-    """Largest-remainder split of ``total`` in proportion to ``weights`` (deterministic)."""
-    w = np.asarray(weights, dtype=np.float64) / float(np.sum(weights))
-    exact = w * total
-    counts = np.floor(exact).astype(np.int64)
-    rest = total - int(counts.sum())
-    counts[np.argsort(-(exact - counts), kind="stable")[:rest]] += 1
-    return counts.tolist()
-
-
-# ----------------------------------------------------------------------------------------- validation
-@dataclass
-class ValidationSet:
-    """Held-out examples and an exact "is this input a validation input?" test.
-
-    Attributes:
-        examples: the validation examples, in generation order.
-        tasks: ``tasks[i]`` is the task of example ``i``.
-        seed: the validation stream's seed (``training seed + VALIDATION_SEED_OFFSET``).
-    """
-
-    examples: Examples
-    tasks: List[str]
-    seed: int
-
-    def __post_init__(self):
-        # First hash column -> candidate rows; candidates are then compared element by element, so
-        # membership is exact (the hash only makes it fast).
-        h = input_hashes(self.examples.inputs)[:, 0] if len(self.examples) else np.zeros(0, np.uint64)
-        order = np.argsort(h, kind="stable")
-        self._hashes, self._rows = h[order], order
-
-    def __len__(self) -> int:
-        return len(self.examples)
-
-    def contains(self, inputs: Ragged) -> np.ndarray:
-        """Boolean mask: which rows of ``inputs`` equal some validation input."""
-        found = np.zeros(len(inputs), dtype=bool)
-        if not len(inputs) or not len(self._hashes):
-            return found
-        h = input_hashes(inputs)[:, 0]
-        lo = np.searchsorted(self._hashes, h, side="left")
-        hi = np.searchsorted(self._hashes, h, side="right")
-        for i in np.flatnonzero(hi > lo):
-            row = inputs.row(i)
-            found[i] = any(
-                np.array_equal(row, self.examples.inputs.row(r)) for r in self._rows[lo[i] : hi[i]]
-            )
-        return found
-
-    def to_dataset(self, sort_by_length: bool = True):
-        """A ``datasets.Dataset`` with ``inputs``/``targets`` (and ``task``) columns for ``Trainer.evaluate``.
-
-        Sorted by length by default: evaluation metrics are sums over tokens and examples, so the
-        order does not change them, and sorted batches pad far less.
-        """
-        import datasets
-        import pyarrow as pa
-
-        from .builder import to_arrow
-
-        ex = self.examples
-        if sort_by_length and len(ex):
-            order = np.lexsort((ex.targets.lengths, ex.inputs.lengths))
-            ex, tasks = ex.take(order), [self.tasks[i] for i in order]
-        else:
-            tasks = list(self.tasks)
-        table = to_arrow(ex).append_column("task", pa.array(tasks, type=pa.string()))
-        return datasets.Dataset(table)
-
-
-def make_validation_set(
-    tasks: MixtureSpec,
-    protocol: TokenProtocol,
-    num_examples: int,
-    length_range: Optional[Tuple[int, int]] = None,
-    seed: int = 0,
-) -> ValidationSet:
-    """``num_examples`` distinct-input examples from the validation stream, split over the tasks by weight.
-
-    The paper validates on 20 batches x 128 = 2,560 examples. Each task's share is drawn from its own
-    generator under ``seed + VALIDATION_SEED_OFFSET``, repeated inputs dropped (keeping the first).
-    """
-    mixture = parse_mixture(tasks)
-    _check_seed(seed)
-    if num_examples < 1:
-        raise ValueError(f"num_examples must be >= 1 for a validation set, got {num_examples}")
-    vseed = seed + VALIDATION_SEED_OFFSET
-    parts, names = [], []
-    for task, count in zip(mixture, _apportion(num_examples, list(mixture.values()))):
-        if count == 0:
-            continue
-        parts.append(_distinct_examples(task, protocol, count, length_range, vseed))
-        names += [task] * count
-    return ValidationSet(Examples.concatenate(parts), names, vseed)
-
-
-def _training_block(task: str, protocol, block: int, length_range, seed: int) -> Examples:
-    """``generate_block``, plus T5 span corruption for corpus tasks (the nesting language), whose rows are
-    sentences with empty targets: the corruption is keyed by (seed, row content), so it is the same in
-    every shard, worker and process."""
-    ex = generate_block(task, protocol, block, length_range, seed)
-    corruption = corpus_corruption(task, protocol, seed)
-    return ex if corruption is None else corruption.apply(ex.inputs)
-
-
-def _distinct_examples(task, protocol, count, length_range, seed) -> Examples:
-    seen = set()
-    keep: List[Tuple[int, int]] = []  # (block, row)
-    blocks: Dict[int, Examples] = {}
-    block = 0
-    # More blocks than any task with enough distinct inputs needs; beyond it the task is too small.
-    max_blocks = 8 + 4 * (count // BLOCK_SIZE + 1)
-    while len(keep) < count and block < max_blocks:
-        ex = _training_block(task, protocol, block, length_range, seed)
-        blocks[block] = ex
-        for i, row in enumerate(ex.inputs.to_lists()):
-            key = tuple(row)
-            if key not in seen:
-                seen.add(key)
-                keep.append((block, i))
-                if len(keep) == count:
-                    break
-        block += 1
-    if len(keep) < count:
-        raise ValueError(
-            f"task {task!r} gave only {len(keep)} distinct inputs in {block * BLOCK_SIZE} draws, fewer than "
-            f"the {count} validation examples asked for; lower the validation size, widen the length range "
-            "or enlarge content_vocab_size"
-        )
-    parts = []
-    for b in sorted({b for b, _ in keep}):
-        rows = np.array([i for bb, i in keep if bb == b], dtype=np.int64)
-        parts.append(blocks[b].take(rows))
-    return Examples.concatenate(parts)
-
-
-def _check_seed(seed: int) -> None:
-    if not 0 <= int(seed) < VALIDATION_SEED_OFFSET:
-        raise ValueError(f"seed must be in [0, 2**32), got {seed}: larger seeds would reach the validation stream's")
 
 
 # ----------------------------------------------------------------------------------------- streams
@@ -286,7 +115,7 @@ class _GroupedStream(torch.utils.data.IterableDataset):
                     f"global batch_size {batch_size} is not divisible by num_processes {num_processes}; "
                     "use per_device_batch_size * num_processes"
                 )
-        _check_seed(seed)
+        check_seed(seed)
         self.batch_size = int(batch_size)
         self.group_by_length = bool(group_by_length)
         self.megabatch_batches = int(megabatch_batches)
@@ -436,7 +265,7 @@ class SyntheticStream(_GroupedStream):
         for b in range(first, last + 1):
             ex = self._blocks.get((t, b))
             if ex is None:
-                ex = _training_block(self.tasks[t], self.protocol, b, self.length_range, self.seed)
+                ex = training_block(self.tasks[t], self.protocol, b, self.length_range, self.seed)
             blocks[(t, b)] = ex
         # Only the blocks of the current megabatch stay cached: consecutive megabatches share a block.
         self._blocks = {k: v for k, v in self._blocks.items() if k[0] != t}

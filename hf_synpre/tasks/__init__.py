@@ -11,6 +11,12 @@ Public API:
                                                 nesting_language (registered, so get_task/generate take them)
     SpanCorruption, span_corruption          -- T5 span corruption for corpus tasks
 
+The layer imports nothing outside itself but the standard library and numpy (``tests/test_layers.py``
+checks it): ids come from a ``TokenProtocol`` the caller builds, and the tasks that tokenise text
+(``nonsense_summary``) use the protocol's ``encode_texts``, which the caller's tokenizer provides.
+Modules: ``names`` (task names), ``functions`` / ``samplers`` / ``simple`` (the 18 tasks), ``registry``
+(lookup and seeded blocks), ``protocol``, ``ragged``, ``sampling``, and the prior-work families.
+
 Generation fixes glibc's malloc thresholds once per process (``hf_synpre.tasks.allocator``, opt out with
 ``SYNPRE_TUNE_MALLOC=0``): without it most processes page-fault through every block's temporaries.
 """

@@ -3,6 +3,8 @@
 Public API:
     TokenProtocol                                   -- every id a generator needs
     TokenProtocol.from_tokenizer(tokenizer, ...)    -- derive it from any T5-style tokenizer
+    TokenProtocol.encode_texts(texts) -> id lists   -- the vocabulary's own tokenisation, for text tasks
+    TokenizerEncoder(tokenizer)                     -- ``encode_texts`` from a tokenizer's ``__call__``
     SENTINEL = "<extra_id_{}>"
 
 The original generator (``tasks_with_tokens.py``) hard-codes T5 ids. Here they are derived from the
@@ -10,22 +12,38 @@ tokenizer, so the real ``t5-small`` tokenizer reproduces the paper's ids exactly
 [356], ``<extra_id_0>`` -> 32099, ``yes`` -> [4273], sampling ids 2..31999) while any other T5-style
 vocabulary (sentinels ``<extra_id_k>``) works the same way. The tokenizer is duck-typed (``encode``,
 ``convert_tokens_to_ids``, ``all_special_ids``, ``__len__``) so this module needs no HF import.
+
+Tasks that tokenise text (``nonsense_summary``) get the tokenizer through the protocol: ``from_tokenizer``
+keeps the tokenizer's encoder in ``encode_texts``, and the caller that built the protocol from a name
+(``hf_synpre.protocol_for``) may put its own there; a protocol built from ids alone has none.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence
 
 import numpy as np
 
+from .names import GENERATOR_NAMES
 from .ragged import Ragged
 
-__all__ = ["TokenProtocol", "SENTINEL", "DEFAULT_MAX_NUMBER"]
+__all__ = ["TokenProtocol", "TokenizerEncoder", "SENTINEL", "DEFAULT_MAX_NUMBER"]
 
 SENTINEL = "<extra_id_{}>"
 # count / length outputs are numbers <= the longest body; 1024 covers any length range up to 1024.
 DEFAULT_MAX_NUMBER = 1024
+
+
+class TokenizerEncoder:
+    """``texts -> id lists`` by a tokenizer's batch ``__call__`` without special tokens (picklable, unlike
+    a lambda, so protocols still travel to worker processes)."""
+
+    def __init__(self, tokenizer: Any):
+        self.tokenizer = tokenizer
+
+    def __call__(self, texts: Sequence[str]) -> List[List[int]]:
+        return self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +62,7 @@ class TokenProtocol:
         pad_id, eos_id: for batching and training.
         vocab_size: ``len(tokenizer)``; every id is below it.
         name: where the vocabulary came from (recorded in dataset metadata).
+        encode_texts: texts -> their id lists (no special tokens), or None; not compared, not shown.
     """
 
     sampling_ids: np.ndarray
@@ -60,6 +79,7 @@ class TokenProtocol:
     vocab_size: int = 0
     name: str = ""
     _number_table: Optional[Ragged] = field(default=None, repr=False, compare=False)
+    encode_texts: Optional[Callable[[Sequence[str]], List[List[int]]]] = field(default=None, repr=False, compare=False)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -76,8 +96,6 @@ class TokenProtocol:
         kept: the paper samples from ``range(32000)`` minus pad/eos, which includes ``<unk>`` = 2.
         """
         if task_names is None:
-            from .registry import GENERATOR_NAMES
-
             task_names = GENERATOR_NAMES
         n = len(tokenizer)
         sentinels = []
@@ -130,6 +148,7 @@ class TokenProtocol:
             eos_id=int(getattr(tokenizer, "eos_token_id", 1) or 1),
             vocab_size=n,
             name=name or getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__,
+            encode_texts=TokenizerEncoder(tokenizer),
         )
 
     # ------------------------------------------------------------------ views

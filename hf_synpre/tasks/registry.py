@@ -23,6 +23,7 @@ from typing import Optional, Tuple, Union
 import numpy as np
 
 from .allocator import tune_allocator
+from .names import GENERATOR_NAME, GENERATOR_NAMES, TASK_NAMES
 from .protocol import TokenProtocol
 from .ragged import Examples, Ragged
 from .simple import SIMPLE_TASKS, Task
@@ -41,8 +42,6 @@ __all__ = [
 ]
 
 # The paper's 18 simple tasks; other task families (LIME, ...) register into TASKS with register_task.
-TASK_NAMES = tuple(SIMPLE_TASKS)
-GENERATOR_NAMES = tuple(t.generator_name for t in SIMPLE_TASKS.values())
 TASKS: dict = dict(SIMPLE_TASKS)
 
 
@@ -55,14 +54,10 @@ def register_task(task: Task, aliases=()) -> Task:
     for a in aliases:
         ALIASES[a] = task.name
     return task
-# original spellings (and the generator's names) -> paper names
-ALIASES = {
-    "copy": "identity",
-    "first_char": "first_token",
-    "last_char": "last_token",
-    "set_1_minus_2": "set1_minus_set2",
-    "set_2_minus_1": "set2_minus_set1",
-}
+
+
+# original spellings (the generator's names, where they differ) -> paper names; register_task adds more
+ALIASES = {generator: name for name, generator in GENERATOR_NAME.items() if generator != name}
 # Changing this changes the data of every seed: it is part of the data format.
 BLOCK_SIZE = 8192
 DEFAULT_LENGTH_RANGE = (10, 220)

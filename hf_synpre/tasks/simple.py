@@ -1,14 +1,16 @@
-"""The paper's 18 simple synthetic tasks: reference functions and vectorised samplers.
+"""The paper's 18 simple synthetic tasks: each task's names, output rule, sampler and length rules.
 
 Public API:
-    SIMPLE_TASKS: dict[str, SimpleTask]   -- keyed by the paper's name
-    SimpleTask                            -- name, generator_name, unary, function, sample, check_lengths
+    SIMPLE_TASKS: dict[str, SimpleTask]   -- keyed by the paper's name, in the paper's order
+    SimpleTask                            -- name, generator_name, unary, function, sample, check_lengths, draw
+    Task                                  -- what the registry, builder and streams need of any task
 
 Every rule follows ``shared/spec/seed_code.md`` §1 (the authors' ``tasks_with_tokens.py``): the same
 length draws, partitions, shuffles and output functions. ``function`` is the plain-Python reference
-(it is what golden tests re-apply to the original generator's output); ``sample`` draws a whole batch
-with numpy and computes the outputs vectorised wherever the rule allows. The four set operations keep
-CPython ``set`` iteration order, exactly as the original, so their outputs are built with Python sets.
+(it is what golden tests re-apply to the original generator's output; :mod:`hf_synpre.tasks.functions`);
+``sample`` draws a whole batch with numpy and computes the outputs vectorised wherever the rule allows
+(:mod:`hf_synpre.tasks.samplers`). The four set operations keep CPython ``set`` iteration order, exactly
+as the original, so their outputs are built with Python sets.
 """
 
 from __future__ import annotations
@@ -18,20 +20,11 @@ from typing import Callable, Optional, Protocol, Tuple
 
 import numpy as np
 
+from .functions import OUTPUT_FUNCTIONS, SET_OPS
+from .names import GENERATOR_NAME
 from .protocol import TokenProtocol
-from .ragged import INT, Examples, Ragged, concat_rows, positions_in_row, row_ids
-from .sampling import (
-    distinct_rows,
-    first_occurrence_mask,
-    positive_partition,
-    row_index,
-    shuffle_rows,
-    tokens,
-    uniform_below,
-    uniform_subset,
-    uniform_subset_mask,
-    uniform_u32,
-)
+from .ragged import Examples, Ragged, concat_rows
+from .samplers import SAMPLERS
 
 __all__ = ["Task", "SimpleTask", "SIMPLE_TASKS"]
 
@@ -102,7 +95,7 @@ class SimpleTask:
                     f"upper bound hi={hi} exceeds the protocol's number table (0..{protocol.max_number}); "
                     "build the protocol with TokenProtocol.from_tokenizer(tok, max_number=...)"
                 )
-            if self.name in _SET_OPS and (hi - 1) // 2 > len(protocol.sampling_ids):
+            if self.name in SET_OPS and (hi - 1) // 2 > len(protocol.sampling_ids):
                 raise ValueError(
                     f"task {self.name!r} draws up to {(hi - 1) // 2} distinct tokens but the content "
                     f"vocabulary has only {len(protocol.sampling_ids)}: lower hi or enlarge the vocabulary"
@@ -152,477 +145,30 @@ def _frame(task: "SimpleTask", protocol: TokenProtocol, args, outputs: Ragged) -
     return Examples(inputs, outputs)
 
 
-# ----------------------------------------------------------------------------- reference functions
-# Plain-Python, written like the original; they define the task and are checked against its output.
-
-
-def _first_index(seq: list, query: list) -> int:
-    m = len(query)
-    for i in range(len(seq) - m + 1):
-        if seq[i : i + m] == query:
-            return i
-    return -1
-
-
-def _set_function(args, p):
-    seen, out = set(), []
-    for t in args[0]:
-        if t not in seen:
-            seen.add(t)
-            out.append(t)
-    return out
-
-
-def _dedup_function(args, p):
-    out = []
-    for t in args[0]:
-        if not out or out[-1] != t:
-            out.append(t)
-    return out
-
-
-def _longest_word_function(args, p):
-    best, cur = [], []
-    for t in args[0]:
-        if t != p.word_divider:
-            cur.append(t)
-            if len(cur) > len(best):
-                best = cur
-        else:
-            cur = []
-    return list(best)
-
-
-def _delete_function(args, p):
-    seq, query = args
-    i = _first_index(seq, query)
-    return seq if i == -1 else seq[:i] + seq[i + len(query) :]
-
-
-def _sort_function(args, p):
-    seq, order = args
-    rank = {t: i for i, t in enumerate(order)}  # a repeated token keeps its last index
-    return sorted(seq, key=lambda t: rank[t])
-
-
-def _replace_function(args, p):
-    seq, query = args
-    mapping = {query[i]: query[i + 1] for i in range(0, len(query), 2)}
-    return [mapping.get(t, t) for t in seq]
-
-
-_REFERENCE = {
-    "identity": lambda a, p: list(a[0]),
-    "reverse": lambda a, p: a[0][::-1],
-    "duplicate": lambda a, p: [t for t in a[0] for _ in (0, 1)],
-    "first_token": lambda a, p: [a[0][0]],
-    "last_token": lambda a, p: [a[0][-1]],
-    "length": lambda a, p: p.encode_number(len(a[0])),
-    "set": _set_function,
-    "deduplicate": _dedup_function,
-    "longest_word": _longest_word_function,
-    "count": lambda a, p: p.encode_number(sum(1 for t in a[0] if t == a[1][0])),
-    "delete": _delete_function,
-    "search": lambda a, p: list(p.yes if _first_index(a[0], a[1]) != -1 else p.no),
-    "sort": _sort_function,
-    "replace": _replace_function,
-    "union": lambda a, p: list(set(a[0]).union(set(a[1]))),
-    "intersect": lambda a, p: list(set(a[0]).intersection(set(a[1]))),
-    "set1_minus_set2": lambda a, p: list(set(a[0]) - set(a[1])),
-    "set2_minus_set1": lambda a, p: list(set(a[1]) - set(a[0])),
-}
-_SET_OPS = ("union", "intersect", "set1_minus_set2", "set2_minus_set1")
-
-
-# ----------------------------------------------------------------------------- vectorised samplers
-
-
-def _plain(rng, n, lo, hi, p) -> Ragged:
-    lengths = rng.integers(lo, hi + 1, n)
-    return Ragged.from_lengths(tokens(rng, p, int(lengths.sum())), lengths)
-
-
-def _sample_identity(rng, n, lo, hi, p):
-    x = _plain(rng, n, lo, hi, p)
-    return (x,), x
-
-
-def _sample_reverse(rng, n, lo, hi, p):
-    x = _plain(rng, n, lo, hi, p)
-    lengths = x.lengths
-    idx = np.repeat(x.offsets[:-1] + lengths - 1, lengths) - positions_in_row(x.offsets)
-    return (x,), Ragged(x.values[idx], x.offsets.copy())
-
-
-def _sample_duplicate(rng, n, lo, hi, p):
-    x = _plain(rng, n, lo, hi, p)
-    return (x,), Ragged(np.repeat(x.values, 2), x.offsets * 2)
-
-
-def _sample_first(rng, n, lo, hi, p):
-    x = _plain(rng, n, lo, hi, p)
-    return (x,), Ragged(x.values[x.offsets[:-1]], np.arange(n + 1, dtype=np.int64))
-
-
-def _sample_last(rng, n, lo, hi, p):
-    x = _plain(rng, n, lo, hi, p)
-    return (x,), Ragged(x.values[x.offsets[1:] - 1], np.arange(n + 1, dtype=np.int64))
-
-
-def _sample_length(rng, n, lo, hi, p):
-    x = _plain(rng, n, lo, hi, p)
-    return (x,), p.number_table().take(x.lengths)
-
-
-def _sort_row_major(keys: np.ndarray, offsets: np.ndarray, group: int = 4096) -> np.ndarray:
-    """``np.sort(keys)`` for keys already ordered by row (row-major ``row * span + value``): sorting groups
-    of whole rows of about ``group`` keys, in place in a copy, gives the same array and keeps each sort
-    in cache (20-25% faster than one sort of a block's ~0.5M keys)."""
-    out = keys.copy()
-    bounds = offsets[np.searchsorted(offsets, np.arange(0, len(keys), group))].tolist() + [len(keys)]
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        out[a:b].sort()
-    return out
-
-
-def _sample_set(rng, n, lo, hi, p):
-    """``_generate_deduplicate_data(shuffle=True)``: n ~ U{lo..hi}, k ~ U{1..n} parts of positive
-    multinomial sizes, one i.i.d. token per part, shuffled.
-
-    Equivalent draw without a shuffle: a uniform k-subset S of positions (k ~ U{1..n}) holds the k part
-    tokens (each part's guaranteed unit), every other position copies the token of a uniformly chosen
-    part. The output is the distinct tokens in order of first occurrence.
-    """
-    lengths = rng.integers(lo, hi + 1, n)
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
-    in_s, s_pos, k = uniform_subset(rng, lengths, allow_empty=False)
-    k_offsets = np.concatenate([[0], np.cumsum(k)])  # parts of row i: k_offsets[i] .. k_offsets[i + 1]
-    k_start = k_offsets[:-1]
-    part_tok = tokens(rng, p, len(s_pos))
-    x = np.empty(int(offsets[-1]), dtype=INT)
-    x[s_pos] = part_tok
-    other = np.flatnonzero(~in_s)
-    n_other = lengths - k
-    # k_start + U{0..k-1}: a uniformly chosen part of the same row, = k_start + floor(u32 * k / 2**32)
-    # (deviation from uniform <= k / 2**32 per value), exact in uint64 since u32 * k < 2**40.
-    part = np.repeat(k.astype(np.uint64), n_other)
-    part *= uniform_u32(rng, len(other))
-    part >>= np.uint64(32)
-    part += np.repeat(k_start.astype(np.uint64), n_other)
-    part = part.view(np.int64)
-    x[other] = part_tok[part]
-    # first occurrence of every part: its S position, unless a copy of it comes earlier
-    first = s_pos.copy()
-    np.minimum.at(first, part, other)
-    out_lengths = k.copy()
-    is_first = np.zeros(len(x), dtype=bool)
-    is_first[first] = True
-    # Two parts of a row may have drawn the same token (sampling is with replacement): only the earlier
-    # first occurrence of that token counts. One int32 sort of (row, token) finds the repeated keys
-    # (in about one row in twelve with T5's vocabulary); only their parts are looked at again.
-    span = int(p.sampling_ids[-1]) + 1
-    small = (n + 1) * span < 2**31
-    row_tok = np.repeat(np.arange(n, dtype=np.int32 if small else np.int64) * span, k) + part_tok
-    srt = _sort_row_major(row_tok, k_offsets)
-    same = np.flatnonzero(srt[1:] == srt[:-1])
-    if len(same):
-        keys = np.unique(srt[1:][same])
-        cp = row_index(k_offsets, np.unique(keys // span))  # parts of those rows
-        # keep the parts whose key repeats: a token table first (cheap, a few false hits), then exactly
-        repeated_token = np.zeros(span, dtype=bool)
-        repeated_token[keys % span] = True
-        cp = cp[repeated_token[part_tok[cp]]]
-        cp_key = row_tok[cp]
-        hit = keys[np.minimum(np.searchsorted(keys, cp_key), len(keys) - 1)] == cp_key
-        cp, cp_key = cp[hit], cp_key[hit]
-        pos_bits = max(int(len(x)).bit_length(), 1)
-        both = (cp_key.astype(np.int64) << pos_bits) | first[cp]
-        both.sort()  # by key, then by first occurrence: all but the first of each key are dropped
-        later = np.zeros(len(both), dtype=bool)
-        later[1:] = (both[1:] >> pos_bits) == (both[:-1] >> pos_bits)
-        dropped = both[later]
-        is_first[dropped & ((1 << pos_bits) - 1)] = False
-        out_lengths -= np.bincount((dropped >> pos_bits) // span, minlength=n)
-    # np.compress, not x[is_first]: boolean indexing with an irregular mask is 4x slower in numpy 2.4
-    return (Ragged(x, offsets),), Ragged.from_lengths(np.compress(is_first, x), out_lengths)
-
-
-def _blocks(rng, lengths, p) -> Ragged:
-    """Unshuffled ``_generate_deduplicate_data``: k ~ U{1..n} runs of positive multinomial sizes."""
-    k = rng.integers(1, lengths + 1)
-    sizes = positive_partition(rng, lengths, k)
-    run_tokens = tokens(rng, p, len(sizes.values))
-    return Ragged.from_lengths(np.repeat(run_tokens, sizes.values), lengths)
-
-
-def _sample_deduplicate(rng, n, lo, hi, p):
-    lengths = rng.integers(lo, hi + 1, n)
-    x = _blocks(rng, lengths, p)
-    keep = np.ones(len(x.values), dtype=bool)
-    keep[1:] = x.values[1:] != x.values[:-1]
-    keep[x.offsets[:-1]] = True
-    out_lengths = np.bincount(row_ids(lengths), weights=keep, minlength=n).astype(np.int64)
-    return (x,), Ragged.from_lengths(np.compress(keep, x.values), out_lengths)
-
-
-def _sample_longest_word(rng, n, lo, hi, p):
-    """W ~ U{1..hi//2} words; N ~ U{max(lo-(W-1), W) .. hi-(W-1)} word tokens, positively partitioned."""
-    w = rng.integers(1, hi // 2 + 1, n)
-    n_tok = rng.integers(np.maximum(lo - (w - 1), w), hi - (w - 1) + 1)
-    word_len = positive_partition(rng, n_tok, w).values.astype(np.int64)
-    words = Ragged.from_lengths(tokens(rng, p, int(n_tok.sum())), word_len)
-    word_row = row_ids(w)
-    # body = words joined by the word divider: append one to every word, drop each row's last
-    with_div = concat_rows([words, (p.word_divider,)], len(words))
-    keep = np.ones(len(with_div.values), dtype=bool)
-    w_end = np.cumsum(w)  # index (in words) one past each row's last word
-    keep[with_div.offsets[w_end] - 1] = False
-    body = Ragged.from_lengths(with_div.values[keep], n_tok + w - 1)
-    # output: the first word of maximal length
-    row_start = np.concatenate([[0], w_end[:-1]])
-    longest = np.maximum.reduceat(word_len, row_start)
-    cand = np.flatnonzero(word_len == longest[word_row])
-    chosen = cand[np.searchsorted(word_row[cand], np.arange(n))]
-    return (body,), words.take(chosen)
-
-
-def _sample_count(rng, n, lo, hi, p):
-    """seq of n ~ U{lo-2..hi-2}: c ~ U{0..n} copies of a random query token, the rest random, shuffled."""
-    lengths = rng.integers(lo - 2, hi - 1, n)
-    rows = row_ids(lengths)
-    query = tokens(rng, p, n)
-    is_q = uniform_subset_mask(rng, lengths, allow_empty=True)
-    x = tokens(rng, p, int(lengths.sum()))
-    x[is_q] = query[rows[is_q]]
-    count = np.bincount(rows, weights=x == query[rows], minlength=n).astype(np.int64)
-    seq = Ragged.from_lengths(x, lengths)
-    q = Ragged(query, np.arange(n + 1, dtype=np.int64))
-    return (seq, q), p.number_table().take(count)
-
-
-def _sample_replace(rng, n, lo, hi, p):
-    """seq of n ~ U{lo-3..hi-3} random tokens; key = a uniformly chosen distinct token of seq; value random."""
-    lengths = rng.integers(lo - 3, hi - 2, n)
-    seq = Ragged.from_lengths(tokens(rng, p, int(lengths.sum())), lengths)
-    rows = row_ids(lengths)
-    firsts = np.flatnonzero(first_occurrence_mask(seq))
-    n_distinct = np.bincount(rows[firsts], minlength=n)
-    start = np.cumsum(n_distinct) - n_distinct
-    key = seq.values[firsts[start + uniform_below(rng, n_distinct)]]
-    value = tokens(rng, p, n)
-    out = np.where(seq.values == key[rows], value[rows], seq.values).astype(INT)
-    query = Ragged(np.stack([key, value], axis=1).ravel().astype(INT), np.arange(0, 2 * n + 1, 2, dtype=np.int64))
-    return (seq, query), Ragged(out, seq.offsets.copy())
-
-
-def _sample_sort(rng, n, lo, hi, p):
-    """order of o ~ U{lo//2..(hi-1)//2} random tokens; seq of s ~ U{o..hi-1-o} tokens made of o runs of
-    positive multinomial sizes whose tokens are drawn from ``order``, shuffled."""
-    o = rng.integers(lo // 2, (hi - 1) // 2 + 1, n)
-    order = Ragged.from_lengths(tokens(rng, p, int(o.sum())), o)
-    s = rng.integers(o, hi - 1 - o + 1)
-    sizes = positive_partition(rng, s, o)
-    part_rows = row_ids(o)
-    src = order.offsets[:-1][part_rows] + uniform_below(rng, o[part_rows])  # index into order.values
-    # a repeated token ranks at its last index in ``order``
-    order_rows = row_ids(o)
-    span = int(p.sampling_ids[-1]) + 1
-    okey = order_rows * span + order.values
-    srt = np.argsort(okey, kind="stable")
-    sk = okey[srt]
-    group_end = np.ones(len(sk), dtype=bool)
-    group_end[:-1] = sk[1:] != sk[:-1]
-    last_of_group = srt[np.flatnonzero(group_end)]
-    group_id = np.cumsum(np.concatenate([[0], group_end[:-1]]))  # group of each sorted element
-    last_idx = np.empty(len(sk), dtype=np.int64)
-    last_idx[srt] = last_of_group[group_id]
-    seq_src = Ragged.from_lengths(np.repeat(src, sizes.values).astype(INT), s)
-    seq_src = shuffle_rows(rng, seq_src)
-    seq = Ragged(order.values[seq_src.values], seq_src.offsets)
-    # the stable sort by rank puts, for every rank in increasing order, all copies of the one token that
-    # has this rank: count the copies per (row, rank) and repeat the ranked tokens
-    copies = np.bincount(last_idx[seq_src.values], minlength=len(order.values))
-    return (seq, order), Ragged.from_lengths(np.repeat(order.values, copies), s)
-
-
-def _set_op_sampler(task_name: str):
-    fn = _REFERENCE[task_name]
-
-    def sample(rng, n, lo, hi, p):
-        """T ~ U{lo-1..hi-1}; n1 ~ U{0..T}, n2 = T - n1; both drawn with replacement from a pool of
-        T//2 distinct random tokens."""
-        total = rng.integers(lo - 1, hi, n)
-        n1 = rng.integers(0, total + 1)
-        n2 = total - n1
-        pool = distinct_rows(rng, p, total // 2)
-        psize = pool.lengths
-
-        def draw(counts):
-            r = row_ids(counts)
-            pick = pool.offsets[:-1][r] + uniform_below(rng, psize[r])
-            return Ragged.from_lengths(pool.values[pick], counts)
-
-        a, b = draw(n1), draw(n2)
-        outs = [fn((x, y), p) for x, y in zip(a.to_lists(), b.to_lists())]
-        return (a, b), Ragged.from_lists(outs)
-
-    return sample
-
-
-def _query_sampler(p_positive: float, search: bool):
-    """``generate_delete_data`` / ``generate_search_data``: with probability ``p_positive`` a sequence
-    that contains the query at least once, else one that does not (string-level test, as the original)."""
-
-    def sample(rng, n, lo, hi, p):
-        positive = rng.random(n) > 1.0 - p_positive  # original: uniform(0,1) > 0.25 (delete) / 0.5 (search)
-        pos_rows, neg_rows = np.flatnonzero(positive), np.flatnonzero(~positive)
-        s1, q1 = _at_least_one(rng, len(pos_rows), hi, p)
-        s0, q0 = _no_query(rng, len(neg_rows), lo, hi, p)
-        back = np.empty(n, dtype=np.int64)  # back to the order of the draws
-        back[np.concatenate([pos_rows, neg_rows])] = np.arange(n)
-        seq = Ragged.concatenate([s1, s0]).take(back)
-        query = Ragged.concatenate([q1, q0]).take(back)
-        at = _first_match(seq, query)
-        if search:
-            answers = Ragged.from_lists([p.yes, p.no])
-            return (seq, query), answers.take(np.where(at >= 0, 0, 1))
-        keep = np.ones(len(seq.values), dtype=bool)
-        hit = np.flatnonzero(at >= 0)
-        qlen = query.lengths
-        gone = np.repeat(seq.offsets[hit] + at[hit], qlen[hit]) + _arange_within(qlen[hit])
-        keep[gone] = False
-        out_len = seq.lengths - np.where(at >= 0, qlen, 0)
-        return (seq, query), Ragged.from_lengths(seq.values[keep], out_len)
-
-    return sample
-
-
-def _arange_within(lengths: np.ndarray) -> np.ndarray:
-    """0..L-1 for every L in ``lengths``, concatenated."""
-    total = int(lengths.sum())
-    return np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-
-
-def _first_match(seq: Ragged, query: Ragged) -> np.ndarray:
-    """Per row: index of the first contiguous occurrence of the (non-empty) query in seq, or -1."""
-    n = len(seq)
-    s_len, q_len = seq.lengths, query.lengths
-    rows = row_ids(s_len)
-    pos = positions_in_row(seq.offsets)
-    q_first = query.values[query.offsets[:-1]]
-    cand = np.flatnonzero((seq.values == q_first[rows]) & (pos + q_len[rows] <= s_len[rows]))
-    out = np.full(n, -1, dtype=np.int64)
-    if len(cand) == 0:
-        return out
-    cr = rows[cand]
-    lens = q_len[cr]
-    within = _arange_within(lens)
-    eq = seq.values[np.repeat(cand, lens) + within] == query.values[np.repeat(query.offsets[:-1][cr], lens) + within]
-    full = np.logical_and.reduceat(eq, np.cumsum(lens) - lens)
-    hit_rows, first_idx = np.unique(cr[full], return_index=True)
-    out[hit_rows] = pos[cand[full][first_idx]]
-    return out
-
-
-def _at_least_one(rng, m: int, hi: int, p, proportion: float = 0.5):
-    """``generate_at_least_one_query_in_seq_data``: q ~ U{1..max_q}, s ~ U{q/proportion..hi-1-q}, the query
-    placed c ~ U{1..s//q} times between c+1 chunks of random tokens (multinomial sizes, zeros allowed)."""
-    max_total = hi - 1
-    max_q = int(max_total / (1 + 1 / proportion))
-    q_len = rng.integers(1, max_q + 1, m)
-    s_len = rng.integers((q_len / proportion).astype(np.int64), max_total - q_len + 1)
-    query = Ragged.from_lengths(tokens(rng, p, int(q_len.sum())), q_len)
-    occ = rng.integers(1, s_len // q_len + 1)
-    free = s_len - occ * q_len
-    n_chunks = occ + 1
-    chunk_start = np.cumsum(n_chunks) - n_chunks
-    owner = np.repeat(np.arange(m), free)
-    chunk_sizes = np.bincount(chunk_start[owner] + uniform_below(rng, n_chunks[owner]), minlength=int(n_chunks.sum()))
-    # segments per row: chunk0, query, chunk1, query, ..., chunk_occ
-    n_seg = 2 * occ + 1
-    seg_row = np.repeat(np.arange(m), n_seg)
-    seg_k = _arange_within(n_seg)
-    is_q = seg_k % 2 == 1
-    seg_len = np.where(is_q, q_len[seg_row], 0)
-    seg_len[~is_q] = chunk_sizes
-    values = np.empty(int(s_len.sum()), dtype=INT)
-    pos_q = np.repeat(is_q, seg_len)
-    values[~pos_q] = tokens(rng, p, int((~pos_q).sum()))
-    q_seg = np.flatnonzero(is_q)
-    ql = seg_len[q_seg]
-    values[pos_q] = query.values[np.repeat(query.offsets[:-1][seg_row[q_seg]], ql) + _arange_within(ql)]
-    return Ragged.from_lengths(values, s_len), query
-
-
-_MAX_REDRAWS = 10_000
-
-
-def _str_contains(query: list, seq: list) -> bool:
-    # the original's test: str(query)[1:-1] in str(seq) -- stricter than token containment
-    return ", ".join(map(str, query)) in ", ".join(map(str, seq))
-
-
-def _no_query(rng, m: int, lo: int, hi: int, p):
-    """``generate_no_query_in_seq_data``: 1 % a query longer than the sequence; otherwise s ~ U{lo..hi},
-    q ~ U{lo..s}, tokens redrawn while the query's text occurs in the sequence's text."""
-    rare = rng.random(m) < 0.01
-    q_len = np.where(rare, rng.integers(lo + 1, hi + 1, m), 0)
-    s_len = np.where(rare, rng.integers(0, np.maximum(q_len, 1)), rng.integers(lo, hi + 1, m))
-    q_len = np.where(rare, q_len, rng.integers(lo, np.maximum(s_len, lo) + 1))
-    seq = Ragged.from_lengths(tokens(rng, p, int(s_len.sum())), s_len)
-    query = Ragged.from_lengths(tokens(rng, p, int(q_len.sum())), q_len)
-    check = np.flatnonzero(~rare)
-    for _ in range(_MAX_REDRAWS):
-        if len(check) == 0:
-            return seq, query
-        # a text match needs q[1] as a whole token of seq when q has >= 3 tokens: test only those rows
-        ql, sl = q_len[check], s_len[check]
-        q1 = query.values[query.offsets[:-1][check] + np.minimum(1, ql - 1)]
-        sub = seq.take(check)
-        has_q1 = np.zeros(len(check), dtype=bool)
-        nz = sl > 0
-        if nz.any():
-            eq = sub.values == np.repeat(q1, sl)
-            has_q1[nz] = np.logical_or.reduceat(eq, sub.offsets[:-1][nz])
-        maybe = check[(ql <= 2) | has_q1]
-        bad = np.array([r for r in maybe.tolist() if _str_contains(query.row(r).tolist(), seq.row(r).tolist())], dtype=np.int64)
-        if len(bad) == 0:
-            return seq, query
-        idx = row_index(seq.offsets, bad)
-        seq.values[idx] = tokens(rng, p, len(idx))
-        qidx = row_index(query.offsets, bad)
-        query.values[qidx] = tokens(rng, p, len(qidx))
-        check = bad
-    raise ValueError(
-        f"could not draw a sequence that does not contain its query in {_MAX_REDRAWS} tries: the content "
-        f"vocabulary ({len(p.sampling_ids)} ids) is too small for lengths {lo}..{hi}"
-    )
-
-
-def _task(name, generator_name, unary, sample, description, min_lo=1, min_hi=1):
-    return SimpleTask(name, generator_name, unary, _REFERENCE[name], sample, description, min_lo, min_hi)
+def _task(name, unary, description, min_lo=1, min_hi=1):
+    return SimpleTask(name, GENERATOR_NAME[name], unary, OUTPUT_FUNCTIONS[name], SAMPLERS[name], description, min_lo, min_hi)
 
 
 SIMPLE_TASKS = {
     t.name: t
     for t in [
-        _task("identity", "copy", True, _sample_identity, "copy the input"),
-        _task("reverse", "reverse", True, _sample_reverse, "the input reversed"),
-        _task("duplicate", "duplicate", True, _sample_duplicate, "every token twice, in order"),
-        _task("deduplicate", "deduplicate", True, _sample_deduplicate, "collapse runs of a repeated token"),
-        _task("first_token", "first_char", True, _sample_first, "the first token"),
-        _task("last_token", "last_char", True, _sample_last, "the last token"),
-        _task("length", "length", True, _sample_length, "the number of tokens, as a number"),
-        _task("longest_word", "longest_word", True, _sample_longest_word, "the first longest word", 1, 2),
-        _task("set", "set", True, _sample_set, "the distinct tokens in order of first occurrence"),
-        _task("count", "count", False, _sample_count, "how often the query token occurs", 3, 3),
-        _task("delete", "delete", False, _query_sampler(0.75, search=False), "delete the first occurrence of the query", 1, 4),
-        _task("search", "search", False, _query_sampler(0.5, search=True), "yes if the query occurs, else no", 1, 4),
-        _task("sort", "sort", False, _sample_sort, "sort by the order of tokens in the second argument", 2, 3),
-        _task("replace", "replace", False, _sample_replace, "replace every key token by the value token", 4, 4),
-        _task("union", "union", False, _set_op_sampler("union"), "set(a) | set(b)", 3, 3),
-        _task("intersect", "intersect", False, _set_op_sampler("intersect"), "set(a) & set(b)", 3, 3),
-        _task("set1_minus_set2", "set_1_minus_2", False, _set_op_sampler("set1_minus_set2"), "set(a) - set(b)", 3, 3),
-        _task("set2_minus_set1", "set_2_minus_1", False, _set_op_sampler("set2_minus_set1"), "set(b) - set(a)", 3, 3),
+        _task("identity", True, "copy the input"),
+        _task("reverse", True, "the input reversed"),
+        _task("duplicate", True, "every token twice, in order"),
+        _task("deduplicate", True, "collapse runs of a repeated token"),
+        _task("first_token", True, "the first token"),
+        _task("last_token", True, "the last token"),
+        _task("length", True, "the number of tokens, as a number"),
+        _task("longest_word", True, "the first longest word", 1, 2),
+        _task("set", True, "the distinct tokens in order of first occurrence"),
+        _task("count", False, "how often the query token occurs", 3, 3),
+        _task("delete", False, "delete the first occurrence of the query", 1, 4),
+        _task("search", False, "yes if the query occurs, else no", 1, 4),
+        _task("sort", False, "sort by the order of tokens in the second argument", 2, 3),
+        _task("replace", False, "replace every key token by the value token", 4, 4),
+        _task("union", False, "set(a) | set(b)", 3, 3),
+        _task("intersect", False, "set(a) & set(b)", 3, 3),
+        _task("set1_minus_set2", False, "set(a) - set(b)", 3, 3),
+        _task("set2_minus_set1", False, "set(b) - set(a)", 3, 3),
     ]
 }
