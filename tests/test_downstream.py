@@ -158,7 +158,7 @@ def test_squad_formatting_is_t5s_squad_preprocessor(cache_dir):
 
 
 def test_pad_punctuation_follows_tensorflows_regex_semantics():
-    pad = downstream._pad_punctuation
+    pad = downstream.formatting._pad_punctuation
     assert pad("don't stop_now: 24–10!") == "don ' t stop_now : 24 – 10 ! "
     assert pad("naïve café ½") == "naïve café ½"  # letters and numbers (\p{L}, \p{N}) stay
     # RE2's \s is ASCII whitespace: a no-break space is padded like punctuation, not collapsed
