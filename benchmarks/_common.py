@@ -1,9 +1,16 @@
-"""Shared by the benchmark scripts: timing loop and the paper-sized vocabulary."""
+"""Shared by the benchmark scripts: timing loop, the paper-sized vocabulary, and the recipes.
+
+    rate(fn, n), rate_rounds(fn, n)  -- items per second
+    paper_sized_protocol()           -- T5's id layout with the default vocabulary's prefixes
+    load_recipe(name)                -- ``recipes/<name>.py`` as a module, to run its ``main()`` in process
+"""
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
@@ -37,3 +44,13 @@ def paper_sized_protocol():
 
     return replace(protocol_for(), sampling_ids=np.arange(2, 32000, dtype=np.int32), task_divider=32099,
                    word_divider=32098, arg_divider=32097, empty_output=32096, vocab_size=32100, _number_table=None)
+
+
+def load_recipe(name: str):
+    """``recipes/<name>.py``, loaded by the tests' one recipe loader (``tests/support/recipes.py``)."""
+    tests = str(Path(__file__).resolve().parent.parent / "tests")
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
+    from support.recipes import load_recipe as load
+
+    return load(name)

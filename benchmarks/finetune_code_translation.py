@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from hf_synpre.recipe_utils import write_json_atomic
+from hf_synpre.io import write_json_atomic
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"

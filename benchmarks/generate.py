@@ -35,7 +35,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import paper_sized_protocol, rate, rate_rounds  # noqa: E402
 
-from hf_synpre.recipe_utils import write_json_atomic
+from hf_synpre.io import write_json_atomic
 from hf_synpre import load_synthetic, protocol_for
 from hf_synpre.tasks import BLOCK_SIZE, TASKS, generate_block, get_task
 from hf_synpre.tasks.allocator import OPT_OUT_ENV, allocator_tuned, tune_allocator

@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import paper_sized_protocol, rate  # noqa: E402
 
-from hf_synpre.recipe_utils import write_json_atomic
+from hf_synpre.io import write_json_atomic
 from hf_synpre import default_tokenizer, protocol_for
 from hf_synpre.tasks import Ragged, generate
 from hf_synpre.tasks.nesting import sentence_length_histogram

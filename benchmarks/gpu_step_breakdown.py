@@ -36,7 +36,7 @@ def main() -> None:
     from transformers import T5Config
 
     from hf_synpre.modeling import build_t5
-    from hf_synpre.recipe_utils import write_json_atomic
+    from hf_synpre.io import write_json_atomic
     from hf_synpre.training import paper_optimizer, token_sum_loss
 
     dev = "cuda" if torch.cuda.is_available() else "cpu"

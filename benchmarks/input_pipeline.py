@@ -31,7 +31,7 @@ def main() -> None:
 
     from hf_synpre.data import load_synthetic
     from hf_synpre.data.streaming import PreparedStream
-    from hf_synpre.recipe_utils import write_json_atomic
+    from hf_synpre.io import write_json_atomic
     from hf_synpre.training import SynpreCollator
 
     with tempfile.TemporaryDirectory() as cache:

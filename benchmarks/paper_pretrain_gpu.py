@@ -15,7 +15,6 @@ softmax 8x smaller than the paper's 32,128, so the projection is a lower bound.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import platform
 import sys
@@ -24,6 +23,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from _common import load_recipe  # noqa: E402
 
 
 def main() -> None:
@@ -37,12 +38,9 @@ def main() -> None:
 
     import torch
 
-    from hf_synpre.recipe_utils import write_json_atomic
+    from hf_synpre.io import write_json_atomic
 
-    spec = importlib.util.spec_from_file_location("pretrain_recipe", REPO / "recipes" / "pretrain.py")
-    recipe = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = recipe
-    spec.loader.exec_module(recipe)
+    recipe = load_recipe("pretrain")
 
     argv = ["--config", str(REPO / "recipes/configs/paper_t5_small.yaml"), "--tokenizer_name", args.tokenizer_name,
             "--max_steps", str(args.max_steps), "--eval_steps", str(args.eval_steps), "--save_steps", str(args.eval_steps),

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from hf_synpre.recipe_utils import write_json_atomic
+from hf_synpre.io import write_json_atomic
 from hf_synpre import protocol_for
 from hf_synpre.data.streaming import SyntheticStream
 from hf_synpre.modeling import build_t5

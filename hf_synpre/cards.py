@@ -12,6 +12,8 @@ Public API:
         -- one model-index entry (``dataset`` is a Hub id or a name for data that is not on the Hub)
     dataset_card(*, pretty_name, body, tags=(), size=None, configs=None, dataset_info=None) -> DatasetCard
     hub_dataset_id(spec) / hub_model_id(spec) -> the Hub id of a reference, or None for local paths
+    pretraining_card(selection, model, data_args, training_args, mixture, command, name, start=None)
+    finetuning_card(results, model, task, eval_steps, command, name)  -- the two training recipes' cards
     citation_block(), code_block(text, language), paper_link() -- pieces of bodies written as templates
     LICENSE, BASE_TAGS
 
@@ -39,7 +41,9 @@ __all__ = [
     "hub_dataset_id",
     "hub_model_id",
     "model_card",
+    "finetuning_card",
     "paper_link",
+    "pretraining_card",
 ]
 
 LICENSE = "apache-2.0"
@@ -197,6 +201,131 @@ def hub_dataset_id(spec: str | None) -> str | None:
 def hub_model_id(spec: str | None) -> str | None:
     """The Hub id of a model reference (``base_model``), or None when it is a local directory."""
     return hub_dataset_id(spec) if spec and not Path(os.path.expanduser(spec)).exists() else None
+
+
+# ----------------------------------------------------------------------------------------- the recipes' cards
+def pretraining_card(selection: Mapping, model, data_args, training_args, mixture: Mapping[str, float], command: str,
+                     name: str, start: str | None = None):
+    """``recipes/pretrain.py``'s selected checkpoint: the task, the selection, the model; model-index = the
+    selection metric. ``data_args``/``training_args`` are the recipe's arguments; ``start`` its
+    ``--model_name_or_path``."""
+    m = selection["metrics"]
+    tasks = ", ".join(f"{t} ({w:g})" for t, w in mixture.items()) if len(mixture) > 1 else next(iter(mixture))
+    what = "the synthetic task "
+    datasets = [f"synpre/{t}" for t in mixture]  # where publish_dataset puts each task
+    if data_args.data not in ("stream", "builder"):
+        what, tasks = "", f"the prepared data {Path(data_args.data).name}"  # the data decides; --task names nothing
+        datasets = [d for d in [hub_dataset_id(data_args.data)] if d]
+    if selection["rule"] == "first_above":
+        rule = (f"first evaluation with validation token accuracy >= {selection['threshold']}"
+                + ("" if selection["threshold_reached"] else " (**not reached**: the best evaluation is kept)"))
+    else:
+        rule = "best validation token accuracy"
+    lengths = "each task's own" if data_args.min_length is None else f"{data_args.min_length}..{data_args.max_length}"
+    seed = training_args.data_seed if training_args.data_seed is not None else training_args.seed
+    accuracy = m.get("eval_token_accuracy", float("nan"))
+    results = [eval_result("token_accuracy", accuracy, dataset=d, dataset_name=f"{d} (held-out validation)")
+               for d in datasets[:1]]
+    return model_card(
+        name,
+        summary=f"A T5 pre-trained on {what}**{tasks}** with `hf_synpre`, following {paper_link()}.\n"
+        "Fine-tune it as you would any T5 checkpoint.",
+        details=[
+            ("task", tasks),
+            ("steps", selection["step"]),
+            ("validation token accuracy", f"{accuracy:.4f}"),
+            ("validation exact sequence match", f"{m.get('eval_sequence_accuracy', float('nan')):.4f}"),
+            ("checkpoint selection", rule),
+            ("data", f"{data_args.data}; body lengths {lengths}; content vocabulary "
+                     f"{data_args.content_vocab_size or 'all'}; seed {seed}"),
+            ("model", _architecture(model)),
+            ("batch", f"{training_args.per_device_train_batch_size} per device x {training_args.world_size} processes "
+                      f"x {training_args.gradient_accumulation_steps} accumulation"),
+        ],
+        sections=[("Evaluation", "Accuracies are teacher-forced (argmax of the logits against the targets, EOS "
+                   f"included, no decoding), on {data_args.num_validation} held-out examples the training stream "
+                   "never contains.")],
+        reproduce=command,
+        base_model=hub_model_id(start),
+        datasets=datasets,
+        tags=list(mixture),
+        results=results,
+    )
+
+
+def finetuning_card(results: Mapping, model, task, eval_steps: int, command: str, name: str):
+    """``recipes/finetune.py``'s selected model: where it started, the selection, the test metrics;
+    model-index = the selection metric (validation) and the test metrics. ``results`` is the recipe's
+    ``finetune_results.json`` so far (no ``test`` yet while training)."""
+    info = results["model"]
+    if info["kind"] == "from_scratch":
+        start = f"Random Init (`{info['init']}` initialisation, no pre-training)"
+    elif info["kind"] == "from_statistics":
+        start = f"drawn from the parameter statistics of `{info['source']}` (scheme \"{info['scheme']}\")"
+    else:
+        start = f"`{info['source']}`, " + (
+            "all weights loaded" if info["transfer_embeddings"] else "all weights but the token embeddings loaded")
+    sel = results["selection"]
+    dataset = getattr(task, "hub_id", None) or task.name
+    evals = [eval_result("token_accuracy", sel["validation_token_accuracy"], dataset=dataset, dataset_name=task.name)]
+    details = [
+        ("start", start),
+        ("selected step", f"{sel['step']} of {results['steps']} (best validation token accuracy)"),
+        ("validation token accuracy", f"{sel['validation_token_accuracy']:.4f}"),
+    ]
+    test = results.get("test")
+    if test:
+        split = test["split"]
+        details.append((f"{split} teacher-forced token accuracy", f"{test['teacher_forced']['token_accuracy']:.4f}"))
+        evals.append(eval_result("teacher_forced_token_accuracy", test["teacher_forced"]["token_accuracy"],
+                                 dataset=dataset, dataset_name=task.name, split=split))
+        if "decoding" in test:
+            details += [(f"{split} {k}", f"{v:.2f}") for k, v in test["metrics"].items()]
+            evals += [eval_result(k, v, dataset=dataset, dataset_name=task.name, split=split)
+                      for k, v in test["metrics"].items()]
+            dec = test["decoding"]
+            how = ("greedy" if dec["num_beams"] == 1
+                   else f"beam search, {dec['num_beams']} beams, t5x brevity penalty alpha {dec['beam_alpha']}")
+            details.append(("decoding", f"{how}, up to {dec['max_decode_length']} tokens; {test['examples']} examples "
+                                        f"at {dec['examples_per_second']:.1f} examples/s"))
+        else:
+            details.append((f"{split} decoding", "not run (`--decode false`)"))
+    else:
+        details.append(("test", "(not decoded yet: training in progress)"))
+    hp = results["hyperparameters"]
+    details += [
+        ("optimiser", f"{hp['optimizer']}, learning rate {hp['learning_rate']}, batch {hp['batch_size']}, "
+                      f"dropout {hp['dropout_rate']}, z-loss {hp['z_loss']}"),
+        ("lengths", f"inputs {hp['max_source_length']}, targets {hp['max_target_length']} tokens (EOS included; "
+                    "longer ones truncated)"),
+        ("model", _architecture(model)),
+        ("data", f"{results['data']['train_examples']} training / {results['data']['validation_examples']} "
+                 "validation examples"),
+    ]
+    round_trip = ("Metrics compare predictions with the targets as the tokenizer round-trips them "
+                  "(`decode(encode(target))`), as T5 did. " if task.metric_on_decoded_targets else "")
+    return model_card(
+        name,
+        summary=f"A T5 fine-tuned on **{task.name}** ({task.description}) with `hf_synpre`'s `recipes/finetune.py`, "
+        f"following the protocol of {paper_link()}: constant-LR Adafactor, teacher-forced validation token "
+        f"accuracy every {eval_steps} steps, and the task metric decoded with the model of the best "
+        "validation accuracy.",
+        details=details,
+        sections=[("Evaluation", "Validation accuracy is teacher-forced: argmax of the logits against the target "
+                   f"tokens, EOS included, no decoding. {round_trip}Scores are 0-100.")],
+        reproduce=command,
+        base_model=hub_model_id(info["source"]) if info["kind"] == "checkpoint" else None,
+        datasets=[task.hub_id] if getattr(task, "hub_id", None) else [],
+        tags=["finetuned", task.name],
+        results=evals,
+    )
+
+
+def _architecture(model) -> str:
+    c = model.config
+    params = sum(p.numel() for p in model.parameters())
+    return (f"T5, d_model {c.d_model}, {c.num_layers}+{c.num_decoder_layers} layers, d_ff {c.d_ff}, "
+            f"{c.num_heads} heads, vocab {c.vocab_size}, {params / 1e6:.2f}M parameters")
 
 
 # ----------------------------------------------------------------------------------------- helpers

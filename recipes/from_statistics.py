@@ -20,8 +20,9 @@ Run it (after ``pip install -e .`` in the repository root):
     python recipes/from_statistics.py --scheme "Pre-attn LN Constant" --value 0.4 \
         --config_name google-t5/t5-small --output_dir ./models/t5-small-preattnln-0.4
 
-    # the same arguments from a file, then push to the Hub (needs HF_TOKEN or `hf auth login`;
-    # HF_ENDPOINT selects another Hub server)
+    # the same arguments from a file (flags given too override it), then push to the Hub (needs HF_TOKEN
+    # or `hf auth login`; HF_ENDPOINT selects another Hub server)
+    python recipes/from_statistics.py --config my_from_statistics_args.yaml --seed 1
     python recipes/from_statistics.py my_from_statistics_args.yaml
     python recipes/from_statistics.py --source google-t5/t5-small --output_dir ./out \
         --push_to_hub --hub_model_id me/t5-small-per-param-mean-sd
@@ -34,16 +35,13 @@ Attention Per Param Scale, MLP Per Param Scale, Pre-attn LN Constant. See ``hf_s
 from __future__ import annotations
 
 import logging
-import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import HfArgumentParser
-
 from hf_synpre import cards
+from hf_synpre.config import parse_args_with_config, run_recipe
 from hf_synpre.io import atomic_dir
-from hf_synpre.recipe_utils import check_push, run_recipe
+from hf_synpre.training.checks import check_push
 from hf_synpre.statistics import (
     ParameterStatistics,
     Scheme,
@@ -114,14 +112,8 @@ class OutputArguments:
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[InitArguments, OutputArguments]:
-    """Flags, or a single JSON/YAML file holding the same keys."""
-    argv = sys.argv[1:] if argv is None else argv
-    parser = HfArgumentParser((InitArguments, OutputArguments))
-    if len(argv) == 1 and argv[0].endswith(".json"):
-        return parser.parse_json_file(json_file=os.path.abspath(argv[0]))
-    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
-        return parser.parse_yaml_file(yaml_file=os.path.abspath(argv[0]))
-    return parser.parse_args_into_dataclasses(args=argv)
+    """Flags, optionally on top of ``--config file.yaml|json`` (or a lone ``file.yaml``/``file.json`` argument)."""
+    return parse_args_with_config((InitArguments, OutputArguments), argv, "recipes/from_statistics.py")
 
 
 def validate(init_args: InitArguments, out_args: OutputArguments) -> Scheme:

@@ -33,6 +33,16 @@ Launch (from the repository root, after ``pip install -e .``):
     # continue an interrupted run: same data position, same RNG, same losses
     python recipes/pretrain.py --config recipes/configs/cpu_default.yaml --resume_from_checkpoint true
 
+Model: ``--model_name_or_path`` continues a checkpoint; unset, a fresh T5 (``--init t5x``, the paper's
+Random Init) of T5 v1.0 small's architecture, changed by a ``model:`` block of T5Config fields in the
+config file or the same fields as a flag, as in ``recipes/finetune.py``:
+
+    model: {d_model: 128, d_kv: 32, d_ff: 512, num_layers: 2, num_decoder_layers: 2, num_heads: 4}
+    --config_overrides d_model=128,d_kv=32,d_ff=512,num_layers=2,num_decoder_layers=2,num_heads=4
+
+The single flags (``--d_model 128``, ``--num_layers 2``...) still work; all three are merged field by
+field, the later statement winning (file < command line), so ``--d_model 256`` changes only d_model.
+
 Data: ``--data stream`` (default) generates examples on the fly, forever, seeded and sharded across
 processes and dataloader workers, never repeating a validation input (``hf_synpre.data.streaming``);
 ``--data builder`` prepares the paper's deduplicated split with ``load_synthetic``; a directory written
@@ -49,21 +59,16 @@ import logging
 import math
 import shlex
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 import datasets
-import transformers
-from transformers import (
-    Seq2SeqTrainer,
-    Seq2SeqTrainingArguments,
-    T5Config,
-    T5ForConditionalGeneration,
-    set_seed,
-)
+from transformers import Seq2SeqTrainingArguments, T5Config, T5ForConditionalGeneration, set_seed
 
+from hf_synpre.cards import pretraining_card
+from hf_synpre.checkpoints import check_config_overrides, with_overrides
+from hf_synpre.config import parse_args_with_config, run_recipe
 from hf_synpre.data import load_synthetic
 from hf_synpre.data.streaming import (
     DEFAULT_MEGABATCH_BATCHES,
@@ -72,35 +77,26 @@ from hf_synpre.data.streaming import (
     make_validation_set,
     parse_mixture,
 )
-from hf_synpre import cards
-from hf_synpre.cards import eval_result, hub_dataset_id, hub_model_id
 from hf_synpre.io import load_pretrained
 from hf_synpre.modeling import build_t5
-from hf_synpre.recipe_utils import (
-    check_output_dir,
-    check_push,
-    parse_args_with_config,
-    resolve_resume,
-    run_recipe,
-)
 from hf_synpre.tasks import get_task
 from hf_synpre.tokenizer import load_tokenizer, protocol_for
 from hf_synpre.training import (
     SELECTION_RULES,
     CheckpointSelectionCallback,
-    CSVLoggerCallback,
     RestoreRNGCallback,
-    SynpreCollator,
-    export_model,
-    logits_to_predictions,
+    build_trainer,
+    check_output_dir,
+    check_push,
     paper_optimizer,
-    token_accuracy_metrics,
-    token_sum_loss,
+    prepare_run,
+    resolve_resume,
+    selection_exporter,
+    setup_logging,
+    train_and_select,
 )
 
 logger = logging.getLogger("pretrain")
-
-SELECTED_DIRNAME = "selected"
 
 
 @dataclass
@@ -129,6 +125,11 @@ class ModelArguments:
     feed_forward_proj: str = field(default="relu", metadata={"help": "'relu' (v1.0) or 'gated-gelu' (v1.1)."})
     relative_attention_num_buckets: int = field(default=32, metadata={"help": "Relative position buckets (32)."})
     relative_attention_max_distance: int = field(default=128, metadata={"help": "Distance where buckets saturate (128)."})
+    config_overrides: Optional[str] = field(
+        default=None,
+        metadata={"help": "The fresh model's T5Config fields, 'd_model=128,num_layers=2,...' (a config file's `model:` "
+                  "block); merged field by field with the flags above, the later statement winning."},
+    )
 
 
 @dataclass
@@ -158,7 +159,7 @@ class DataTrainingArguments:
     max_source_length: int = field(default=512, metadata={"help": "Longest input with EOS; longer data is an error (paper: 512)."})
     max_target_length: int = field(default=512, metadata={"help": "Longest target with EOS (paper: 512)."})
     group_by_length: bool = field(
-        default=True, metadata={"help": "Batch similar lengths together (>90 % real tokens instead of ~50 %)."}
+        default=True, metadata={"help": "Batch similar lengths together (>90 %% real tokens instead of ~50 %%)."}
     )
     megabatch_batches: int = field(
         default=DEFAULT_MEGABATCH_BATCHES, metadata={"help": "Global batches per length-grouping window."}
@@ -170,9 +171,6 @@ class DataTrainingArguments:
 class PretrainArguments:
     """How to optimise and which checkpoint to keep."""
 
-    config: Optional[str] = field(
-        default=None, metadata={"help": "A YAML/JSON file of any of these arguments; flags given too override it."}
-    )
     optimizer: str = field(
         default="adafactor_rsqrt",
         metadata={
@@ -190,11 +188,15 @@ class PretrainArguments:
 
 # ----------------------------------------------------------------------------------------- arguments
 ARGUMENT_CLASSES = (ModelArguments, DataTrainingArguments, PretrainArguments, Seq2SeqTrainingArguments)
+# ModelArguments' own architecture flags: statements of the same T5Config fields as the `model:` block
+ARCHITECTURE_FIELDS = ("vocab_size", "d_model", "d_kv", "d_ff", "num_layers", "num_decoder_layers", "num_heads",
+                       "dropout_rate", "feed_forward_proj", "relative_attention_num_buckets",
+                       "relative_attention_max_distance")
 
 
 def parse_args(argv: Optional[list] = None):
     """Flags, optionally on top of ``--config file.yaml`` (or a lone ``file.yaml``/``file.json`` argument)."""
-    return parse_args_with_config(ARGUMENT_CLASSES, argv, "recipes/pretrain.py")
+    return parse_args_with_config(ARGUMENT_CLASSES, argv, "recipes/pretrain.py", model_fields=ARCHITECTURE_FIELDS)
 
 
 # ----------------------------------------------------------------------------------------- checks
@@ -207,6 +209,7 @@ def validate(model_args, data_args, run_args, training_args) -> dict:
         raise ValueError(f"--optimizer {run_args.optimizer!r} is not 'adafactor_rsqrt' or 'trainer'")
     if model_args.init not in ("t5x", "hf"):
         raise ValueError(f"--init {model_args.init!r} is not 't5x' (the paper's Random Init) or 'hf'")
+    check_config_overrides(model_args.config_overrides)
     if (data_args.min_length is None) != (data_args.max_length is None):
         raise ValueError("give both --min_length and --max_length, or neither (each task's own range)")
     if data_args.min_length is not None:
@@ -313,6 +316,7 @@ def _longest(split, column: str) -> int:
 
 # ----------------------------------------------------------------------------------------- model
 def load_model(model_args, data_args, tokenizer, seed: int):
+    """The checkpoint of --model_name_or_path, or a fresh T5 of the architecture given (fields, then the block)."""
     if model_args.model_name_or_path:
         model = load_pretrained(T5ForConditionalGeneration.from_pretrained, model_args.model_name_or_path,
                                 "--model_name_or_path")
@@ -322,11 +326,9 @@ def load_model(model_args, data_args, tokenizer, seed: int):
                 f"{len(tokenizer)} ids; pass the checkpoint's own tokenizer (--tokenizer_name)"
             )
         return model
-    vocab = model_args.vocab_size or -(-len(tokenizer) // 128) * 128
-    if vocab < len(tokenizer):
-        raise ValueError(f"--vocab_size {vocab} is smaller than the tokenizer ({len(tokenizer)} ids)")
     config = T5Config(
-        vocab_size=vocab, d_model=model_args.d_model, d_kv=model_args.d_kv, d_ff=model_args.d_ff,
+        vocab_size=model_args.vocab_size or -(-len(tokenizer) // 128) * 128, d_model=model_args.d_model,
+        d_kv=model_args.d_kv, d_ff=model_args.d_ff,
         num_layers=model_args.num_layers, num_decoder_layers=model_args.num_decoder_layers,
         num_heads=model_args.num_heads, dropout_rate=model_args.dropout_rate,
         feed_forward_proj=model_args.feed_forward_proj,
@@ -336,70 +338,17 @@ def load_model(model_args, data_args, tokenizer, seed: int):
         eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.pad_token_id,
         n_positions=max(data_args.max_source_length, data_args.max_target_length), use_cache=False,
     )
+    config = with_overrides(config, model_args.config_overrides)
+    if config.vocab_size < len(tokenizer):
+        raise ValueError(f"--vocab_size {config.vocab_size} is smaller than the tokenizer ({len(tokenizer)} ids)")
     return build_t5(config, init=model_args.init, seed=seed)
-
-
-# ----------------------------------------------------------------------------------------- card
-def model_card(selection: dict, model, data_args, training_args, mixture: dict, command: str, name: str,
-               start: Optional[str] = None):
-    """The selected checkpoint's card: the task, the selection, the model; model-index = the selection metric."""
-    c = model.config
-    m = selection["metrics"]
-    tasks = ", ".join(f"{t} ({w:g})" for t, w in mixture.items()) if len(mixture) > 1 else next(iter(mixture))
-    what = "the synthetic task "
-    datasets = [f"synpre/{t}" for t in mixture]  # where publish_dataset puts each task
-    if data_args.data not in ("stream", "builder"):
-        what, tasks = "", f"the prepared data {Path(data_args.data).name}"  # the data decides; --task names nothing
-        datasets = [d for d in [hub_dataset_id(data_args.data)] if d]
-    if selection["rule"] == "first_above":
-        rule = (f"first evaluation with validation token accuracy >= {selection['threshold']}"
-                + ("" if selection["threshold_reached"] else " (**not reached**: the best evaluation is kept)"))
-    else:
-        rule = "best validation token accuracy"
-    lengths = "each task's own" if data_args.min_length is None else f"{data_args.min_length}..{data_args.max_length}"
-    params = sum(p.numel() for p in model.parameters())
-    seed = training_args.data_seed if training_args.data_seed is not None else training_args.seed
-    accuracy = m.get("eval_token_accuracy", float("nan"))
-    results = [eval_result("token_accuracy", accuracy, dataset=d, dataset_name=f"{d} (held-out validation)")
-               for d in datasets[:1]]
-    return cards.model_card(
-        name,
-        summary=f"A T5 pre-trained on {what}**{tasks}** with `hf_synpre`, following {cards.paper_link()}.\n"
-        "Fine-tune it as you would any T5 checkpoint.",
-        details=[
-            ("task", tasks),
-            ("steps", selection["step"]),
-            ("validation token accuracy", f"{accuracy:.4f}"),
-            ("validation exact sequence match", f"{m.get('eval_sequence_accuracy', float('nan')):.4f}"),
-            ("checkpoint selection", rule),
-            ("data", f"{data_args.data}; body lengths {lengths}; content vocabulary "
-                     f"{data_args.content_vocab_size or 'all'}; seed {seed}"),
-            ("model", f"T5, d_model {c.d_model}, {c.num_layers}+{c.num_decoder_layers} layers, d_ff {c.d_ff}, "
-                      f"{c.num_heads} heads, vocab {c.vocab_size}, {params / 1e6:.2f}M parameters"),
-            ("batch", f"{training_args.per_device_train_batch_size} per device x {training_args.world_size} processes "
-                      f"x {training_args.gradient_accumulation_steps} accumulation"),
-        ],
-        sections=[("Evaluation", "Accuracies are teacher-forced (argmax of the logits against the targets, EOS "
-                   f"included, no decoding), on {data_args.num_validation} held-out examples the training stream "
-                   "never contains.")],
-        reproduce=command,
-        base_model=hub_model_id(start),
-        datasets=datasets,
-        tags=list(mixture),
-        results=results,
-    )
 
 
 # ----------------------------------------------------------------------------------------- main
 def main(argv: Optional[list] = None) -> Path:
     model_args, data_args, run_args, training_args = parse_args(argv)
     command = "python recipes/pretrain.py " + shlex.join(sys.argv[1:] if argv is None else argv)
-
-    logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", datefmt="%H:%M:%S",
-                        level=logging.INFO if training_args.should_log else logging.WARNING)
-    transformers.utils.logging.set_verbosity(logging.WARNING)
-    datasets.utils.logging.set_verbosity(logging.WARNING)
-
+    setup_logging(training_args)
     mixture = validate(model_args, data_args, run_args, training_args)
 
     # Resume: the Trainer restores weights, optimiser, scheduler and RNG; the stream is positioned here.
@@ -426,42 +375,16 @@ def main(argv: Optional[list] = None) -> Path:
     # The streams position themselves (above) and are already split into global batches.
     training_args.ignore_data_skip = True
     training_args.accelerator_config.dispatch_batches = False
-    training_args.remove_unused_columns = False  # the collator reads inputs/targets
-    push = training_args.push_to_hub
-    training_args.push_to_hub = False  # we push the selected checkpoint, not the Trainer's output_dir
-
-    out = Path(training_args.output_dir)
-    selected_dir = out / SELECTED_DIRNAME
-    name = training_args.hub_model_id or out.resolve().name
-
-    def export(model_to_save, selection):
-        card = model_card(selection, model_to_save, data_args, training_args, mixture, command, name,
-                          start=model_args.model_name_or_path)
-        export_model(model_to_save, tokenizer, selected_dir, str(card),
-                     extra_files={"selection.json": json.dumps(selection, indent=2) + "\n"})
-        logger.info("Selected step %d (token accuracy %.4f) -> %s", selection["step"],
-                    selection["metrics"]["eval_token_accuracy"], selected_dir)
-
+    run = prepare_run(training_args)
+    export = selection_exporter(run, tokenizer, lambda m, selection: pretraining_card(
+        selection, m, data_args, training_args, mixture, command, run.name, start=model_args.model_name_or_path))
     selection = CheckpointSelectionCallback(run_args.selection_rule, export, threshold=run_args.selection_threshold)
     optimizers = (None, None)
     if run_args.optimizer == "adafactor_rsqrt":
         optimizers = paper_optimizer(model, training_args.learning_rate, int(training_args.warmup_steps))
-
-    trainer = Seq2SeqTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=train_stream,
-        eval_dataset=eval_dataset,
-        data_collator=SynpreCollator(
-            pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-            max_source_length=data_args.max_source_length, max_target_length=data_args.max_target_length,
-            decoder_start_token_id=model.config.decoder_start_token_id,
-        ),
-        compute_loss_func=token_sum_loss,
-        compute_metrics=token_accuracy_metrics,
-        preprocess_logits_for_metrics=logits_to_predictions,
-        optimizers=optimizers,
-        callbacks=[selection, CSVLoggerCallback(out / "metrics.csv")],
+    trainer = build_trainer(
+        model, tokenizer, training_args, train_stream, eval_dataset, selection=selection, optimizers=optimizers,
+        max_source_length=data_args.max_source_length, max_target_length=data_args.max_target_length,
     )
     if resume is not None:
         trainer.add_callback(RestoreRNGCallback(trainer._load_rng_state, resume))
@@ -470,32 +393,22 @@ def main(argv: Optional[list] = None) -> Path:
         "/".join(mixture), data_args.data, training_args.max_steps, global_batch, training_args.world_size,
         sum(p.numel() for p in model.parameters()) / 1e6,
     )
-    start = time.time()
-    result = trainer.train(resume_from_checkpoint=resume)
-    evaluated = {step for step, _ in selection.history}
-    if trainer.state.global_step not in evaluated and not (
-        selection.selection and selection.selection.get("threshold_reached")
-    ):
-        trainer.evaluate()  # the last step counts too
-    trainer.save_metrics("train", result.metrics)
-    trainer.accelerator.wait_for_everyone()
+    trained = train_and_select(trainer, selection, resume)
 
-    if selection.selection is None:
-        raise RuntimeError("no evaluation ran, so no checkpoint was selected; check eval_steps and max_steps")
-    if push and trainer.is_world_process_zero():
-        _push(selected_dir, training_args, selection.selection, list(mixture))
+    if run.push and trainer.is_world_process_zero():
+        _push(run.selected_dir, training_args, trained.selection, list(mixture))
     if trainer.is_world_process_zero():
-        s = selection.selection
+        s = trained.selection
         note = "" if s["rule"] != "first_above" or s["threshold_reached"] else (
             f" (token accuracy {run_args.selection_threshold} not reached; best kept)")
         print(
-            f"Selected checkpoint: {selected_dir.resolve()}\n"
+            f"Selected checkpoint: {run.selected_dir.resolve()}\n"
             f"  step {s['step']}, validation token accuracy {s['metrics']['eval_token_accuracy']:.4f}, "
             f"exact match {s['metrics'].get('eval_sequence_accuracy', float('nan')):.4f}, rule {s['rule']}{note}; "
-            f"{time.time() - start:.0f} s of training",
+            f"{trained.seconds:.0f} s of training",
             flush=True,
         )
-    return selected_dir
+    return run.selected_dir
 
 
 def _push(folder: Path, training_args, selection: dict, tasks) -> None:
@@ -513,6 +426,7 @@ def _push(folder: Path, training_args, selection: dict, tasks) -> None:
         commit_message=f"pretrain: step {selection['step']}, token accuracy {acc:.4f}",
     )
     print(f"Pushed to {pub.url} ({pub.commit_url or pub.commit_oid})", flush=True)
+
 
 if __name__ == "__main__":
     run_recipe(main)

@@ -1,8 +1,6 @@
 """Every card the recipes and ``publish_*`` write parses with ``huggingface_hub`` and carries its metadata."""
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,17 +13,12 @@ from hf_synpre.citation import CITATION
 from hf_synpre.hub import build_dataset_repo, model_card
 from hf_synpre.modeling import build_t5
 from hf_synpre.tokenizer import default_tokenizer
+from support.recipes import load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_ARCH = dict(d_model=32, d_kv=8, d_ff=64, num_layers=1, num_decoder_layers=1, num_heads=4)
 
 
-def _load(script):
-    spec = importlib.util.spec_from_file_location(f"{script}_recipe_for_cards", REPO / "recipes" / f"{script}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def check_body(text: str) -> str:
@@ -59,7 +52,7 @@ def pretrained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("pretrain")
     config = tmp / "tiny.yaml"
     config.write_text(yaml.safe_dump(TINY))
-    return _load("pretrain").main(["--config", str(config), "--output_dir", str(tmp / "run")])
+    return load_recipe("pretrain").main(["--config", str(config), "--output_dir", str(tmp / "run")])
 
 
 def test_pretraining_card_names_the_task_data_and_the_selection_metric(pretrained):
@@ -75,7 +68,7 @@ def test_finetuning_card_carries_the_validation_and_test_metrics(pretrained, cod
     monkeypatch.setenv("SYNPRE_DATA_DIR", str(code_translation_root))
     from test_finetune_recipe import TINY_RUN
 
-    results = _load("finetune").main([*TINY_RUN, "--model", str(pretrained), "--output_dir", str(tmp_path / "ft")])
+    results = load_recipe("finetune").main([*TINY_RUN, "--model", str(pretrained), "--output_dir", str(tmp_path / "ft")])
     card = load_model_card(tmp_path / "ft" / "selected" / "README.md")
     assert card.data.datasets == ["google/code_x_glue_cc_code_to_code_trans"]
     assert {"finetuned", "code_translation"} <= set(card.data.tags)
@@ -93,7 +86,7 @@ def test_from_statistics_card(tmp_path):
     build_t5(config, seed=0).save_pretrained(source)
     tok.save_pretrained(source)
     out = tmp_path / "pps"
-    _load("from_statistics").main(["--source", str(source), "--scheme", "Per Param Mean/SD", "--output_dir", str(out)])
+    load_recipe("from_statistics").main(["--source", str(source), "--scheme", "Per Param Mean/SD", "--output_dir", str(out)])
     card = load_model_card(out / "README.md")
     assert "parameter-statistics-init" in card.data.tags
     assert not card.data.eval_results  # an untrained model has no metrics to claim

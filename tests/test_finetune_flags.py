@@ -1,7 +1,6 @@
 """recipes/finetune.py on your own data, flags only (no --task, no code): JSON lines, CSV and a dataset folder
 fine-tune a tiny from_scratch T5 end to end, offline; every bad input is a one-line error before training."""
 
-import importlib.util
 import json
 import runpy
 import sys
@@ -17,11 +16,13 @@ from hf_synpre.downstream import (
     text_to_text_name,
     text_to_text_task,
 )
+from hf_synpre.checkpoints import load_model_and_tokenizer
 from hf_synpre.modeling import build_t5
 from hf_synpre.tokenizer import default_tokenizer
+from support.recipes import QUIET_TRAINER_FLAGS, load_recipe, recipe_path
 
 REPO = Path(__file__).resolve().parents[1]
-RECIPE = REPO / "recipes" / "finetune.py"
+RECIPE = recipe_path("finetune")
 
 TINY_ARCH = "d_model=32,d_kv=8,d_ff=64,num_layers=1,num_decoder_layers=1,num_heads=4,vocab_size=4100"
 # A tiny Random Init T5, 20 steps, two evaluations, a short greedy decode: the flags-only code path, not a result.
@@ -31,21 +32,11 @@ TINY = [
     "--max_train_samples", "64", "--max_eval_samples", "16", "--infer_eval_examples", "8",
     "--max_steps", "20", "--eval_steps", "10", "--save_steps", "20",
     "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "8",
-    "--generation_max_length", "8", "--generation_num_beams", "1",
-    "--logging_steps", "10", "--report_to", "none", "--disable_tqdm", "true", "--seed", "0",
-    "--dataloader_pin_memory", "false",
+    "--generation_max_length", "8", "--generation_num_beams", "1", "--logging_steps", "10", *QUIET_TRAINER_FLAGS,
 ]
 
 
-def _load_recipe():
-    spec = importlib.util.spec_from_file_location("finetune_recipe_flags", RECIPE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve the string annotations through it
-    spec.loader.exec_module(module)
-    return module
-
-
-recipe = _load_recipe()
+recipe = load_recipe("finetune")
 
 
 def _reverse_pairs(n: int, seed: int):
@@ -229,9 +220,8 @@ def test_lengths_beyond_a_checkpoints_n_positions(pairs, tmp_path):
     assert "--max_source_length 16 / --max_target_length 16 exceed the n_positions=12" in message
     assert "--extend_n_positions true" in message and "lower the lengths to 12" in message
     # knowingly: the model takes the longer length
-    args = recipe.ModelArguments(model=str(ckpt), extend_n_positions=True)
-    model, _, _ = recipe.load_model_and_tokenizer(args, recipe.DataArguments(max_source_length=16, max_target_length=16),
-                                                  seed=0)
+    model, _, _ = load_model_and_tokenizer(str(ckpt), max_source_length=16, max_target_length=16,
+                                           extend_n_positions=True, seed=0)
     assert model.config.n_positions == 16
 
 

@@ -1,8 +1,7 @@
 """recipes/finetune.py on a tiny T5 and a handful of code_translation pairs from the offline folder (the real
-CodeXGLUE copy where it exists, else a stand-in in its format): a full run, statistics initialisation,
-token-embedding re-initialisation, bad input, and decoding by length."""
+CodeXGLUE copy where it exists, else a stand-in in its format): a full run, statistics initialisation, bad
+input, the settings' layers. (Model loading: test_checkpoints.py; decoding: test_decoding.py.)"""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -11,15 +10,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import T5Config, T5ForConditionalGeneration
+from transformers import T5ForConditionalGeneration
 
-from hf_synpre.downstream import load_downstream
-from hf_synpre.modeling import build_t5
+from hf_synpre.downstream import get_downstream_task, load_downstream
 from hf_synpre.tokenizer import default_tokenizer
+from hf_synpre.training import decode_by_length
+from support.models import save_checkpoint, tiny_t5
+from support.recipes import QUIET_TRAINER_FLAGS, load_recipe, recipe_path
 
 REPO = Path(__file__).resolve().parents[1]
-RECIPE = REPO / "recipes" / "finetune.py"
-
+RECIPE = recipe_path("finetune")
 
 
 @pytest.fixture(autouse=True)
@@ -27,7 +27,6 @@ def _offline_data(code_translation_root, monkeypatch):
     # the recipe, in process or in a subprocess, finds the data through $SYNPRE_DATA_DIR
     monkeypatch.setenv("SYNPRE_DATA_DIR", str(code_translation_root))
 
-TINY_ARCH = dict(d_model=32, d_kv=8, d_ff=64, num_layers=1, num_decoder_layers=1, num_heads=4)
 
 # A few steps on a few pairs: enough for several evaluations, a selection and a decode.
 TINY_RUN = [
@@ -36,37 +35,17 @@ TINY_RUN = [
     "--max_source_length", "64", "--max_target_length", "64",
     "--max_steps", "6", "--eval_steps", "2", "--save_steps", "6",
     "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "8",
-    "--learning_rate", "0.01", "--generation_max_length", "12",
-    "--logging_steps", "2", "--report_to", "none", "--disable_tqdm", "true", "--seed", "0",
-    "--dataloader_pin_memory", "false",
+    "--learning_rate", "0.01", "--generation_max_length", "12", "--logging_steps", "2", *QUIET_TRAINER_FLAGS,
 ]
 
 
-def _load_recipe():
-    spec = importlib.util.spec_from_file_location("finetune_recipe", RECIPE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve the string annotations through it
-    spec.loader.exec_module(module)
-    return module
-
-
-recipe = _load_recipe()
-
-
-def _tiny_model(vocab_size=4100, seed=0):
-    tok = default_tokenizer()
-    config = T5Config(vocab_size=vocab_size, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
-                      decoder_start_token_id=tok.pad_token_id, dropout_rate=0.0, **TINY_ARCH)
-    return build_t5(config, init="t5x", seed=seed)
+recipe = load_recipe("finetune")
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     """A tiny 'pre-trained' T5 saved with its tokenizer, as recipes/pretrain.py's selected/ directory is."""
-    path = tmp_path_factory.mktemp("ckpt") / "selected"
-    _tiny_model().save_pretrained(path)
-    default_tokenizer().save_pretrained(path)
-    return path
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "selected")
 
 
 def _argmax_first(history):
@@ -106,13 +85,13 @@ def test_end_to_end_run_reports_the_test_metric_of_the_best_validation_step(chec
     tok = default_tokenizer()
     test = load_downstream("code_translation")["test"].select(range(12))
     inputs = [tok(t, add_special_tokens=False)["input_ids"][:63] for t in test["inputs"]]  # 64 with EOS
-    again, _ = recipe.decode_by_length(best, inputs, batch_size=5, max_new_tokens=12, num_beams=2)
+    again, _ = decode_by_length(best, inputs, batch_size=5, max_new_tokens=12, num_beams=2)
     again = [p.strip() for p in tok.batch_decode(again, skip_special_tokens=True)]
     assert again == [p["prediction"] for p in predictions]
     references = [tok.decode(tok(t, add_special_tokens=False)["input_ids"], skip_special_tokens=True)
                   for t in test["targets"]]
     assert references == [p["reference"] for p in predictions]
-    task = recipe.get_downstream_task("code_translation")
+    task = get_downstream_task("code_translation")
     assert task.compute_metrics(again, references) == results["test"]["metrics"]
 
     card = (selected / "README.md").read_text()
@@ -156,40 +135,6 @@ def test_from_statistics_model_fine_tunes(checkpoint, tmp_path):
     assert 'scheme "Whole Model Scale"' in (tmp_path / "selected" / "README.md").read_text()
 
 
-def test_pre_attn_ln_constant_needs_no_source(tmp_path):
-    """Table 3: from scratch, every pre-attention LayerNorm scale set to 0.4, nothing loaded."""
-    args = recipe.ModelArguments(model="from_statistics::Pre-attn LN Constant",
-                                 config_overrides=",".join(f"{k}={v}" for k, v in TINY_ARCH.items()))
-    data = recipe.DataArguments(task="code_translation", max_source_length=64, max_target_length=64)
-    model, _, info = recipe.load_model_and_tokenizer(args, data, seed=3)
-    assert info["kind"] == "from_statistics" and info["source"] is None
-    assert model.config.d_model == 32 and model.config.vocab_size == 4224  # 4,100 ids rounded up to 128, as t5x
-    fresh = build_t5(model.config, init="t5x", seed=3).state_dict()
-    pre_attn = {"encoder.block.0.layer.0.layer_norm.weight", "decoder.block.0.layer.0.layer_norm.weight",
-                "decoder.block.0.layer.1.layer_norm.weight"}
-    for name, tensor in model.state_dict().items():
-        if name in pre_attn:
-            assert torch.all(tensor == 0.4), name
-        else:
-            assert torch.equal(tensor, fresh[name]), name
-    with pytest.raises(ValueError, match="name the statistics source"):
-        recipe.parse_model_spec("from_statistics::Per Param Mean/SD")
-
-
-def test_reinit_token_embeddings_replaces_only_the_embedding(checkpoint):
-    args = recipe.ModelArguments(model=str(checkpoint), reinit_token_embeddings=True)
-    data = recipe.DataArguments(task="code_translation", max_source_length=64, max_target_length=64)
-    model, _, info = recipe.load_model_and_tokenizer(args, data, seed=1)
-    source = T5ForConditionalGeneration.from_pretrained(checkpoint).state_dict()
-    assert info["transfer_embeddings"] is False
-    for name, tensor in model.state_dict().items():
-        if name in ("shared.weight", "encoder.embed_tokens.weight", "decoder.embed_tokens.weight", "lm_head.weight"):
-            assert not torch.equal(tensor, source[name]), name
-            assert abs(float(tensor.std()) - 1.0) < 0.05  # t5x's N(0, 1) embedding init
-        else:
-            assert torch.equal(tensor, source[name]), name
-
-
 def _error(argv, tmp_path) -> str:
     with pytest.raises(ValueError) as err:
         recipe.main([*TINY_RUN, "--output_dir", str(tmp_path / "out"), *argv])
@@ -206,7 +151,7 @@ def test_unknown_task_lists_the_tasks(tmp_path):
 
 def test_a_vocabulary_smaller_than_the_tokenizer_is_refused(tmp_path):
     small = tmp_path / "small"
-    _tiny_model(vocab_size=256).save_pretrained(small)
+    tiny_t5(vocab_size=256).save_pretrained(small)
     default_tokenizer().save_pretrained(small)
     message = _error(["--model", str(small)], tmp_path)
     assert "256 token embeddings" in message and "4100 ids" in message and "--tokenizer_name" in message
@@ -230,25 +175,6 @@ def test_command_line_error_exits_2_with_the_message(tmp_path, monkeypatch, caps
         runpy.run_path(str(RECIPE), run_name="__main__")
     assert exit_.value.code == 2
     assert "finetune.py: error: --task is required; valid tasks: cnndm_10k, code_translation" in capsys.readouterr().err
-
-
-def test_decoding_by_length_returns_predictions_in_input_order():
-    torch.manual_seed(0)
-    model = _tiny_model(seed=3).eval()
-    gen = torch.Generator().manual_seed(0)
-    inputs = [torch.randint(3, 4000, (int(n),), generator=gen).tolist() for n in torch.randint(1, 40, (11,), generator=gen)]
-    for beams in (1, 3):
-        one_by_one = [recipe.decode_by_length(model, [x], batch_size=1, max_new_tokens=8, num_beams=beams)[0][0]
-                      for x in inputs]
-        batched, stats = recipe.decode_by_length(model, inputs, batch_size=4, max_new_tokens=8, num_beams=beams)
-        assert batched == one_by_one
-        assert stats["examples"] == 11 and stats["batches"] == 3
-
-
-def test_t5x_brevity_penalty():
-    assert recipe.t5x_brevity_penalty(1, 0.6) == 1.0
-    assert recipe.t5x_brevity_penalty(7, 0.6) == pytest.approx(2 ** 0.6)
-    assert recipe.t5x_brevity_penalty(7, 0.0) == 1.0
 
 
 def test_task_settings_are_the_defaults_and_the_config_file_overrides_them(tmp_path):

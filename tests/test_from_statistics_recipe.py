@@ -1,6 +1,5 @@
 """recipes/from_statistics.py: a source checkpoint + scheme + seed -> a saved, documented model dir."""
 
-import importlib.util
 import os
 import runpy
 import subprocess
@@ -15,21 +14,14 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast, T5Config, T5For
 
 from hf_synpre.modeling import build_t5
 from hf_synpre.statistics import ParameterStatistics, from_statistics, load_statistics
+from support.recipes import load_recipe, recipe_path
 
 REPO = Path(__file__).resolve().parents[1]
-RECIPE = REPO / "recipes" / "from_statistics.py"
+RECIPE = recipe_path("from_statistics")
 TOKEN = "hf_sentinelTokenThatMustNeverBePrinted"
 
 
-def _load_recipe():
-    spec = importlib.util.spec_from_file_location("from_statistics_recipe", RECIPE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve the string annotations through it
-    spec.loader.exec_module(module)
-    return module
-
-
-recipe = _load_recipe()
+recipe = load_recipe("from_statistics")
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """Publishing to the Hub, tested over real HTTP with the real clients against local servers.
 
-Writes go to ``tests/hub_server.HubServer`` (the Hub's create-repo / preupload / LFS / commit API over
+Writes go to ``tests/support/hub_server.HubServer`` (the Hub's create-repo / preupload / LFS / commit API over
 plain git repositories); reads go through olah serving those same repositories offline. Publishing runs
 in this process (``HF_ENDPOINT`` = the write server); loading runs in a fresh interpreter whose
 ``HF_ENDPOINT`` is olah, with its own ``HF_HOME``, exactly as a user's would. The real Hub is never
@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hub_server import HubServer, OlahServer, Token, git_head
+from support.hub_server import HubServer, OlahServer, Token, git_head
+from support.recipes import load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 WRITE_TOKEN = "hf_writeTokenThatMustNeverBePrinted"
@@ -202,10 +203,7 @@ def test_round_trip_dataset_and_stats_model_load_back_identical_through_olah(hub
 
 
 def test_from_statistics_recipe_push_to_hub_publishes_the_model_and_its_card(hub, publishing, tmp_path):
-    spec = importlib.util.spec_from_file_location("from_statistics_recipe_hub", REPO / "recipes" / "from_statistics.py")
-    recipe = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = recipe  # dataclasses resolve the string annotations through it
-    spec.loader.exec_module(recipe)
+    recipe = load_recipe("from_statistics")
     source = tmp_path / "source"
     tiny_t5(seed=1).save_pretrained(source)
     out = recipe.main([
@@ -224,10 +222,7 @@ def test_from_statistics_recipe_push_to_hub_publishes_the_model_and_its_card(hub
 
 def test_pretrain_recipe_push_to_hub_publishes_the_selected_checkpoint(hub, publishing, tmp_path):
     """``recipes/pretrain.py --push_to_hub`` sends the selected checkpoint to HF_ENDPOINT's Hub."""
-    spec = importlib.util.spec_from_file_location("pretrain_recipe_hub", REPO / "recipes" / "pretrain.py")
-    recipe = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = recipe
-    spec.loader.exec_module(recipe)
+    recipe = load_recipe("pretrain")
     config = {
         "task": "set", "data": "stream", "min_length": 10, "max_length": 20, "content_vocab_size": 100,
         "num_validation": 32, "max_source_length": 32, "max_target_length": 32, "d_model": 16, "d_kv": 4,

@@ -1,7 +1,7 @@
 """The package's import structure: data flows one way and every import points down the layers.
 
-    tasks (pure numpy generators) < base (io, citation) < data (builders, streams, export, tokenizer)
-    < models (modeling, statistics, downstream, metrics) < training < hub (and cards) < cli
+    tasks (pure numpy generators) < base (io, citation, config) < data (builders, streams, export, tokenizer)
+    < models (modeling, checkpoints, statistics, downstream, metrics) < training < hub (and cards) < cli
 
 Every module under ``hf_synpre/`` is parsed with ``ast`` (nothing is imported). Function-level imports
 count like module-level ones: a lazy import is still a dependency, and it is where cycles hide.
@@ -18,9 +18,10 @@ PACKAGE = "hf_synpre"
 # Lowest first. A module is in the layer of the longest name here that is it or one of its packages.
 LAYERS = {
     "tasks": ["hf_synpre.tasks"],
-    "base": ["hf_synpre.io", "hf_synpre.citation"],  # shared rules, importing nothing of the package
+    "base": ["hf_synpre.io", "hf_synpre.citation", "hf_synpre.config"],  # shared rules, importing nothing of the package
     "data": ["hf_synpre.data", "hf_synpre.tokenizer"],
-    "models": ["hf_synpre.modeling", "hf_synpre.statistics", "hf_synpre.downstream", "hf_synpre.metrics"],
+    "models": ["hf_synpre.modeling", "hf_synpre.checkpoints", "hf_synpre.statistics", "hf_synpre.downstream",
+               "hf_synpre.metrics"],
     "training": ["hf_synpre.training", "hf_synpre.recipe_utils"],
     "hub": ["hf_synpre.hub", "hf_synpre.cards"],
     "cli": ["hf_synpre.cli"],

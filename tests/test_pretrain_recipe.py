@@ -1,6 +1,5 @@
 """recipes/pretrain.py end to end on a tiny T5: a run, resume, two data-parallel CPU processes, bad input."""
 
-import importlib.util
 import json
 import os
 import shutil
@@ -10,9 +9,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support.recipes import load_recipe, recipe_path
 
 REPO = Path(__file__).resolve().parents[1]
-RECIPE = REPO / "recipes" / "pretrain.py"
+RECIPE = recipe_path("pretrain")
 
 TINY = {
     "task": "set",
@@ -47,15 +47,7 @@ TINY = {
 }
 
 
-def _load_recipe():
-    spec = importlib.util.spec_from_file_location("pretrain_recipe", RECIPE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve the string annotations through it
-    spec.loader.exec_module(module)
-    return module
-
-
-recipe = _load_recipe()
+recipe = load_recipe("pretrain")
 
 
 @pytest.fixture()
@@ -160,6 +152,33 @@ def test_unknown_config_key_is_named_with_a_suggestion(tmp_path):
     path.write_text(yaml.safe_dump({**TINY, "learning_rat": 0.1}))
     with pytest.raises(ValueError, match="unknown key.*'learning_rat' \\(did you mean 'learning_rate'\\?\\)"):
         recipe.parse_args(["--config", str(path)])
+
+
+def test_the_model_block_states_the_same_architecture_as_the_single_fields(tmp_path):
+    from hf_synpre.tokenizer import load_tokenizer
+
+    arch = {k: TINY[k] for k in recipe.ARCHITECTURE_FIELDS if k in TINY}
+    block = tmp_path / "block.yaml"
+    block.write_text(yaml.safe_dump({**{k: v for k, v in TINY.items() if k not in arch}, "model": arch}))
+    single = tmp_path / "single.yaml"
+    single.write_text(yaml.safe_dump(TINY))
+    tokenizer = load_tokenizer("default")
+    built = []
+    for path in (block, single):
+        model_args, data_args, _, _ = recipe.parse_args(["--config", str(path), "--d_kv", "16"])  # the flag wins
+        built.append(recipe.load_model(model_args, data_args, tokenizer, seed=0))
+    assert built[0].config.to_dict() == built[1].config.to_dict()
+    assert built[0].config.d_model == 32 and built[0].config.d_kv == 16 and built[0].config.vocab_size == 4100
+    a, b = built[0].state_dict(), built[1].state_dict()
+    assert all(a[k].equal(b[k]) for k in a)
+
+
+def test_help_lists_the_arguments(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        recipe.parse_args(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "--config CONFIG" in out and "--config_overrides" in out and "--d_model" in out
 
 
 def test_batch_larger_than_the_prepared_split_is_refused(tiny_config, tmp_path):

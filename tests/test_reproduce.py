@@ -1,6 +1,7 @@
-"""recipes/reproduce.py: the plan of stages, the benefit arithmetic, caching, and a tiny end-to-end run."""
+"""recipes/reproduce/: the plan of stages, the scales' YAML, the benefit arithmetic, caching, and a tiny
+end-to-end run through ``recipes/reproduce.py``."""
 
-import importlib.util
+import dataclasses
 import json
 import math
 import os
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import reassemble
 from hf_synpre.data.natural import corpus_fingerprint, python_stdlib_files, span_corruption_corpus
@@ -16,25 +18,24 @@ from hf_synpre.tasks.span_corruption import sentinel_ids
 from hf_synpre.tokenizer import default_tokenizer, protocol_for
 
 REPO = Path(__file__).resolve().parents[1]
-RECIPE = REPO / "recipes" / "reproduce.py"
+RECIPE = REPO / "recipes" / "reproduce.py"  # the command line the README gives
+if str(REPO / "recipes") not in sys.path:
+    sys.path.insert(0, str(REPO / "recipes"))  # recipes/ is not installed: its package reproduce/ from here
 
+from reproduce.cli import main  # noqa: E402
+from reproduce.conditions import CONDITIONS, parse_conditions  # noqa: E402
+from reproduce.plan import plan  # noqa: E402
+from reproduce.results import RESULTS_FORMAT, merge, summarize  # noqa: E402
+from reproduce.scales import SCALES, SCALES_DIR, load_scale  # noqa: E402
 
-def _load_recipe():
-    spec = importlib.util.spec_from_file_location("reproduce_recipe", RECIPE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-recipe = _load_recipe()
+PLANS = REPO / "tests" / "fixtures" / "reproduce_plans.json"
 
 
 # ----------------------------------------------------------------------------------------- plan
 def test_the_mini_core_plan(tmp_path):
-    conditions = recipe.parse_conditions("core")
+    conditions = parse_conditions("core")
     assert conditions == ["random", "natural", "set", "identity", "lime", "stats_set"]
-    stages = recipe.plan(recipe.SCALES["mini"], conditions, ["code_translation"], 3, tmp_path)
+    stages = plan(SCALES["mini"], conditions, ["code_translation"], 3, tmp_path)
     keys = [s.key for s in stages]
     pretrained = ("natural", "set", "identity", "lime")
     assert keys[:13] == ["corpus/natural", *(f"pretrain/{c}/seed{p}" for c in pretrained for p in range(3))]
@@ -63,7 +64,7 @@ def test_the_mini_core_plan(tmp_path):
     assert by_key["finetune/code_translation/random/seed0"].deps == []
     assert flag(by_key["finetune/code_translation/set/seed1"], "--model") == str(tmp_path / "runs" / "pretrain/set/seed1" / "selected")
     # fewer pre-training seeds than fine-tuning seeds: seed k starts from pre-training seed k mod 2
-    two = {s.key: s for s in recipe.plan(recipe.SCALES["mini"], ["random", "natural", "set"], ["code_translation"], 3,
+    two = {s.key: s for s in plan(SCALES["mini"], ["random", "natural", "set"], ["code_translation"], 3,
                                          tmp_path, pretrain_seeds=2)}
     assert two["finetune/code_translation/set/seed2"].deps == ["pretrain/set/seed0"]
     assert "pretrain/set/seed2" not in two
@@ -71,7 +72,7 @@ def test_the_mini_core_plan(tmp_path):
 
 
 def test_the_paper_plan_uses_off_the_shelf_natural_checkpoints(tmp_path):
-    stages = recipe.plan(recipe.SCALES["paper"], recipe.parse_conditions("random,natural,set,preattn_ln"),
+    stages = plan(SCALES["paper"], parse_conditions("random,natural,set,preattn_ln"),
                          ["cnndm_10k", "mtop"], 1, tmp_path)
     assert [s.key for s in stages if s.kind != "finetune"] == ["pretrain/set/seed0"]  # natural is not pre-trained
     models = {s.key: s.argv[s.argv.index("--model") + 1] for s in stages if s.kind == "finetune"}
@@ -83,16 +84,108 @@ def test_the_paper_plan_uses_off_the_shelf_natural_checkpoints(tmp_path):
 
 def test_bad_conditions_say_what_is_valid():
     with pytest.raises(ValueError, match="unknown condition 'sett'; valid: core, all, random, natural, set"):
-        recipe.parse_conditions("random,natural,sett")
+        parse_conditions("random,natural,sett")
     with pytest.raises(ValueError, match="must include natural"):
-        recipe.parse_conditions("random,set")
-    assert recipe.parse_conditions("all") == list(recipe.CONDITIONS)
+        parse_conditions("random,set")
+    assert parse_conditions("all") == list(CONDITIONS)
 
 
 def test_unknown_downstream_task_is_refused_before_any_work(tmp_path):
     with pytest.raises(ValueError, match="code_translation"):
-        recipe.main(["--tasks", "code_translaton", "--output_dir", str(tmp_path)])
+        main(["--tasks", "code_translaton", "--output_dir", str(tmp_path)])
     assert not any(tmp_path.iterdir())
+
+
+def test_plans_and_scales_are_those_a_cache_from_the_single_file_recipe_holds():
+    """A cache made by the recipe before it became a package (runs/<stage>/stage.json holds each stage's argv)
+    is still recognised: the same stage keys, argv lists word for word, dependencies and seeds."""
+    pinned = json.loads(PLANS.read_text())
+    for name, scale in SCALES.items():  # every field the Scale held as Python tuples, now read from YAML
+        assert json.loads(json.dumps(dataclasses.asdict(scale))) == pinned["scales"][name], name
+    assert set(SCALES) == set(pinned["scales"])
+    for case, fixture in pinned["plans"].items():
+        call = dict(fixture["call"])
+        scale, spec, tasks, seeds = (SCALES[call.pop("scale")], call.pop("conditions"), call.pop("tasks"),
+                                     call.pop("seeds"))
+        stages = plan(scale, parse_conditions(spec), tasks, seeds, Path(pinned["root"]), **call)
+        got = [dataclasses.asdict(s) for s in stages]
+        assert [s["key"] for s in got] == [s["key"] for s in fixture["stages"]], case
+        for mine, theirs in zip(got, fixture["stages"]):
+            assert mine == theirs, (case, mine["key"])
+
+
+def _scale_file(tmp_path, edit):
+    raw = yaml.safe_load((SCALES_DIR / "mini.yaml").read_text())
+    edit(raw)
+    path = tmp_path / "custom.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda r: r.update(jbos=2), r"jbos: unknown key; valid here: description, tasks, pretrain"),
+    (lambda r: r.pop("metric"), r"metric: missing \(required\)"),
+    (lambda r: r.update(metric="exact_match"), r"metric: expected one of test_token_accuracy, report"),
+    (lambda r: r.update(jobs=0), r"jobs: expected a whole number >= 1, got 0"),
+    (lambda r: r.update(offline="yes please"), r"offline: expected true or false"),
+    (lambda r: r.update(tasks="code_translation"), r"tasks: expected a non-empty list of names"),
+    (lambda r: r["pretrain"].update(flags=["--max_steps", 3500]), r"pretrain.flags: expected one string"),
+    (lambda r: r["pretrain"].update(flags="max_steps 3500"), r"pretrain.flags: flags must start with a --flag"),
+    (lambda r: r["pretrain"].update(config="recipes/configs/nope.yaml"),
+     r"pretrain.config: no such file recipes/configs/nope.yaml"),
+    (lambda r: r["pretrain"]["task_flags"].update(nonsense="--max_length 9"),
+     r"pretrain.task_flags: unknown pre-training task 'nonsense'; valid: natural, set"),
+    (lambda r: r["pretrain"]["task_flags"].update(lime="--max_length '120"),
+     r"pretrain.task_flags: lime: cannot split"),
+    (lambda r: r["finetune"].update(stepz=1), r"finetune.stepz: unknown key; valid here: config, flags"),
+    (lambda r: r.update(natural_checkpoints={"mtop": "google-t5/t5-small"}),
+     r"natural_checkpoints: no model for task 'code_translation' of tasks"),
+])
+def test_a_bad_scale_file_is_refused_in_one_line_naming_the_key(tmp_path, edit, message):
+    path = _scale_file(tmp_path, edit)
+    with pytest.raises(ValueError, match=message) as err:
+        load_scale(path)
+    assert str(err.value).startswith(f"{path}: ") and "\n" not in str(err.value)
+
+
+def test_a_scale_is_a_shipped_name_or_any_yaml_file(tmp_path):
+    custom = load_scale(_scale_file(tmp_path, lambda r: r.update(jobs=1)))
+    assert custom.name == "custom" and custom.jobs == 1
+    assert dataclasses.replace(custom, name="mini", jobs=2) == SCALES["mini"]
+    with pytest.raises(ValueError, match="unknown scale 'minii'; valid: mini, paper, or the path"):
+        load_scale("minii")
+    (tmp_path / "broken.yaml").write_text("tasks: [a\n")
+    with pytest.raises(ValueError, match="broken.yaml: not valid YAML"):
+        load_scale(tmp_path / "broken.yaml")
+
+
+def test_the_mini_scale_states_its_model_size_and_finetunes_the_pretrained_architecture():
+    """Random Init and the pre-trained checkpoints must be the same model (cpu_default.yaml's), and the
+    description says how many parameters that is."""
+    from hf_synpre.modeling import build_t5
+
+    mini = SCALES["mini"]
+    pretrain = yaml.safe_load((REPO / mini.pretrain_config).read_text())
+    flags = mini.finetune_flags
+    overrides = dict(kv.split("=") for kv in flags[flags.index("--config_overrides") + 1].split(","))
+    assert {k: int(v) for k, v in overrides.items()} == {k: pretrain[k] for k in overrides}
+    model = build_t5({k: int(v) for k, v in overrides.items()})
+    millions = sum(p.numel() for p in model.parameters()) / 1e6  # the embedding and lm_head are one tensor
+    assert f"{millions:.2f}" == "1.44" and "(1.44M parameters)" in mini.description
+
+
+def test_the_package_runs_as_a_module_and_by_its_old_path_alike(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    argv = ["--scale", "paper", "--conditions", "random,natural,set", "--tasks", "mtop", "--seeds", "1",
+            "--dry_run", "--output_dir", str(tmp_path)]
+    by_path = subprocess.run([sys.executable, str(RECIPE), *argv], cwd=REPO, capture_output=True, text=True, env=env)
+    as_module = subprocess.run([sys.executable, "-m", "recipes.reproduce", *argv], cwd=REPO, capture_output=True,
+                               text=True, env=env)
+    assert by_path.returncode == 0 and as_module.returncode == 0, by_path.stderr[-2000:] + as_module.stderr[-2000:]
+    assert by_path.stdout == as_module.stdout and "[pretrain/set/seed0] accelerate launch" in by_path.stdout
+    bad = subprocess.run([sys.executable, str(RECIPE), "--scale", "giant"], cwd=REPO, capture_output=True, text=True,
+                         env=env)
+    assert bad.returncode == 2 and "reproduce.py: error: unknown scale 'giant'" in bad.stderr
 
 
 # ----------------------------------------------------------------------------------------- arithmetic
@@ -109,7 +202,7 @@ def test_benefit_is_measured_between_random_and_natural_per_task_then_averaged()
               ("set", "a"): [0.50, 0.52],  # halfway on task a
               ("random", "b"): [0.10, 0.10], ("natural", "b"): [0.30, 0.20],
               ("set", "b"): [0.30, 0.20]}  # all of natural's benefit on task b
-    summary = recipe.summarize(_results(values), ["random", "natural", "set"], ["a", "b"])
+    summary = summarize(_results(values), ["random", "natural", "set"], ["a", "b"])
     row = summary["conditions"]["set"]
     assert row["tasks"]["a"]["benefit"] == pytest.approx(50.0)
     assert row["tasks"]["b"]["benefit"] == pytest.approx(100.0)
@@ -127,7 +220,7 @@ def test_benefit_is_measured_between_random_and_natural_per_task_then_averaged()
 
 def test_statistics_rows_report_their_source_pretraining():
     values = {("random", "a"): [0.4], ("natural", "a"): [0.6], ("stats_set", "a"): [0.45]}
-    summary = recipe.summarize(_results(values), ["random", "natural", "stats_set"], ["a"])
+    summary = summarize(_results(values), ["random", "natural", "stats_set"], ["a"])
     row = summary["conditions"]["stats_set"]
     assert row["benefit"] == pytest.approx(25.0) and row["table"] == 2
     assert row["pretraining_token_accuracy"] == pytest.approx(0.993)  # the Set checkpoints its statistics come from
@@ -135,20 +228,20 @@ def test_statistics_rows_report_their_source_pretraining():
 
 
 def test_a_later_invocation_merges_into_the_table_and_never_drops_a_row():
-    scale = recipe.SCALES["mini"]
-    first = {"format": recipe.RESULTS_FORMAT, "scale": "mini",
+    scale = SCALES["mini"]
+    first = {"format": RESULTS_FORMAT, "scale": "mini",
              "pretraining": [{"key": "pretrain/set/seed0", "condition": "set", "seed": 0}],
              "finetuning": [{"key": f"finetune/a/{c}/seed0", "condition": c, "metric": m}
                             for c, m in (("random", 0.4), ("natural", 0.6), ("set", 0.5))]}
     again = {"pretraining": [], "finetuning": [{"key": "finetune/a/random/seed0", "condition": "random", "metric": 0.41},
                                                {"key": "finetune/a/lime/seed0", "condition": "lime", "metric": 0.45}]}
-    merged = recipe.merge(first, again, scale)
+    merged = merge(first, again, scale)
     assert {r["key"]: r["metric"] for r in merged["finetuning"]} == {
         "finetune/a/random/seed0": 0.41, "finetune/a/lime/seed0": 0.45,  # re-run rows replace theirs
         "finetune/a/natural/seed0": 0.6, "finetune/a/set/seed0": 0.5}  # the rest stay
     assert merged["pretraining"] == first["pretraining"]
     with pytest.raises(ValueError, match="another format or scale"):
-        recipe.merge({"scale": "mini", "finetuning": []}, again, scale)  # the one-pre-training-seed format
+        merge({"scale": "mini", "finetuning": []}, again, scale)  # the one-pre-training-seed format
 
 
 # ----------------------------------------------------------------------------------------- natural corpus
@@ -206,7 +299,7 @@ def test_tiny_reproduction_writes_tables_and_plots_and_reruns_from_cache(tmp_pat
     assert len(results["finetuning"]) == 3 * 2 and results["seeds"] == 2
     assert {(p["condition"], p["seed"]) for p in results["pretraining"]} == {("natural", 0), ("natural", 1)}
     assert [r["pretrain_seed"] for r in results["finetuning"] if r["condition"] == "natural"] == [0, 1]
-    assert results["format"] == recipe.RESULTS_FORMAT and results["invocations"][0]["conditions"] == [
+    assert results["format"] == RESULTS_FORMAT and results["invocations"][0]["conditions"] == [
         "random", "natural", "preattn_ln"]
     assert results["natural_corpus"]["source"].endswith("(3 files)")
     for r in results["finetuning"]:
@@ -234,12 +327,12 @@ def test_tiny_reproduction_writes_tables_and_plots_and_reruns_from_cache(tmp_pat
     # A cached stage made with other settings is refused, not silently reused.
     changed = [a.replace("--max_steps 4 --eval_steps 2", "--max_steps 6 --eval_steps 2") for a in TINY]
     with pytest.raises(ValueError, match="was made with other settings"):
-        recipe.main([*changed, "--output_dir", str(out)])
+        main([*changed, "--output_dir", str(out)])
 
 
 def test_without_matplotlib_the_reproduction_refuses_before_any_work(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     out = tmp_path / "mini"
     with pytest.raises(ValueError, match=r"matplotlib is not installed: `pip install -e \.`"):
-        recipe.main([*TINY, "--output_dir", str(out)])
+        main([*TINY, "--output_dir", str(out)])
     assert not (out / "runs").exists()

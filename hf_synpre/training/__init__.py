@@ -1,0 +1,84 @@
+"""Training T5 with the ``transformers`` ``Trainer`` the paper's way: the pieces, and the run skeleton.
+
+Public API (from the module named):
+    SynpreCollator, padding_efficiency, LABEL_PAD       -- batches (:mod:`.collate`)
+    token_sum_loss, ZLossTokenLoss                      -- ``compute_loss_func`` (:mod:`.losses`)
+    logits_to_predictions, token_accuracy_metrics       -- teacher-forced evaluation (:mod:`.metrics`)
+    paper_optimizer, t5x_optimizer, RsqrtSchedule       -- Adafactor + rsqrt / constant LR (:mod:`.optim`)
+    CheckpointSelectionCallback, CSVLoggerCallback, RestoreRNGCallback, SELECTION_RULES  (:mod:`.callbacks`)
+    export_model                                        -- an HF model dir, written atomically (:mod:`.export`)
+    decode_by_length, decode_texts, decode_and_score, Scored, write_predictions, t5x_brevity_penalty
+                                                        -- decoding for the task metric (:mod:`.decoding`)
+    check_output_dir, check_push, resolve_resume        -- checks before any work (:mod:`.checks`)
+    setup_logging, prepare_run, selection_exporter, build_trainer, train_and_select, evaluate_selected,
+    Run, Trained, SELECTED_DIRNAME                      -- the recipes' shared skeleton (:mod:`.runner`)
+
+and, imported from the submodule itself (it reads downstream data, so ``datasets``):
+    hf_synpre.training.finetune_data: task_default_flags, task_from_data_flags, tokenize_splits, ...
+
+How the paper trained, selected and decoded, and how the recipes use these: README.md and the recipes'
+docstrings.
+"""
+
+from .callbacks import SELECTION_RULES, CheckpointSelectionCallback, CSVLoggerCallback, RestoreRNGCallback
+from .checks import check_output_dir, check_push, resolve_resume
+from .collate import LABEL_PAD, SynpreCollator, padding_efficiency
+from .decoding import (
+    Scored,
+    decode_and_score,
+    decode_by_length,
+    decode_texts,
+    t5x_brevity_penalty,
+    write_predictions,
+)
+from .export import export_model
+from .losses import ZLossTokenLoss, token_sum_loss
+from .metrics import logits_to_predictions, token_accuracy_metrics
+from .optim import RsqrtSchedule, paper_optimizer, t5x_optimizer
+from .runner import (
+    SELECTED_DIRNAME,
+    Run,
+    Trained,
+    build_trainer,
+    evaluate_selected,
+    prepare_run,
+    selection_exporter,
+    setup_logging,
+    train_and_select,
+)
+
+__all__ = [
+    "LABEL_PAD",
+    "SELECTED_DIRNAME",
+    "SELECTION_RULES",
+    "CSVLoggerCallback",
+    "CheckpointSelectionCallback",
+    "RestoreRNGCallback",
+    "Run",
+    "Scored",
+    "RsqrtSchedule",
+    "SynpreCollator",
+    "Trained",
+    "ZLossTokenLoss",
+    "build_trainer",
+    "check_output_dir",
+    "check_push",
+    "decode_and_score",
+    "decode_by_length",
+    "decode_texts",
+    "evaluate_selected",
+    "export_model",
+    "logits_to_predictions",
+    "padding_efficiency",
+    "paper_optimizer",
+    "prepare_run",
+    "resolve_resume",
+    "selection_exporter",
+    "setup_logging",
+    "t5x_brevity_penalty",
+    "t5x_optimizer",
+    "token_accuracy_metrics",
+    "token_sum_loss",
+    "train_and_select",
+    "write_predictions",
+]

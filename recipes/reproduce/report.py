@@ -1,0 +1,127 @@
+"""The report of a reproduction: ``results.md`` (Tables 1-3, the noise check) and the two PNG plots.
+
+Public API:
+    render_markdown(scale, summary, results, tasks, command) -> str
+    plot(summary, results, tasks, out) -> [benefit.png, validation_curves.png]  (matplotlib, Agg)
+
+``summary`` is ``results.summarize(...)``; ``results`` the merged records (``results.merge``).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+from .conditions import BASELINES, CONDITIONS
+from .scales import Scale
+
+
+def _fmt(x: Optional[float], digits: int = 3) -> str:
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def render_markdown(scale: Scale, summary: dict, results: dict, tasks: Sequence[str], command: str) -> str:
+    metric = ("test teacher-forced token accuracy" if scale.metric == "test_token_accuracy"
+              else "the task's test metric (decoded)")
+    lines = [f"# Reproduction at `{scale.name}` scale", "", f"Command: `{command}`", "", scale.description + ".", "",
+             f"Metric: {metric} of the model with the best validation token accuracy, mean ± std over seeds. "
+             "Benefit % = (condition − Random Init) / (natural − Random Init) per task, from the means; ± is "
+             "the spread of the same ratio computed seed by seed: seed k of every row shares its fine-tuning seed and "
+             "starts from its own pre-training seed (k mod the number of pre-training seeds), so the ± covers "
+             "both.", ""]
+    for number, title in ((1, "Table 1: pre-training data"), (2, "Table 2: initialisation from parameter statistics"),
+                          (3, "Table 3: pre-attention LayerNorm constant, no pre-training")):
+        rows = [(n, r) for n, r in summary["conditions"].items() if r["table"] == number or (number > 1 and n in BASELINES)]
+        if not any(r["table"] == number for _, r in rows):
+            continue
+        lines += [f"## {title}", "",
+                  "| condition | pre-training token acc. (selected step per seed) | " + " | ".join(tasks)
+                  + " | benefit % |",
+                  "|---|---:|" + "---:|" * len(tasks) + "---:|"]
+        for name, r in rows:
+            pre = (f"{_fmt(r['pretraining_token_accuracy'])} ({', '.join(map(str, r['pretraining_steps']))})"
+                   if "pretraining_token_accuracy" in r else "—")
+            cells = [f"{_fmt(c['mean'])} ± {_fmt(c['std'])}" if c["seeds"] else "—" for c in r["tasks"].values()]
+            benefit = f"{r['benefit']:.0f} ± {r['benefit_std']:.0f}" if "benefit" in r else "—"
+            lines.append(f"| {r['label']} | {pre} | " + " | ".join(cells) + f" | {benefit} |")
+        lines.append("")
+    if summary["margins"]:
+        lines += ["## Is the natural − random gap larger than the seed noise?", "",
+                  "Each natural seed is its own pre-training run, so its std is the pre-training seed spread "
+                  "(plus fine-tuning's).", "",
+                  "| task | natural − random | seed std (random) | seed std (natural) | gap / max std |",
+                  "|---|---:|---:|---:|---:|"]
+        for task, m in summary["margins"].items():
+            lines.append(f"| {task} | {_fmt(m['natural_minus_random'])} | {_fmt(m['seed_std_random'])} | "
+                         f"{_fmt(m['seed_std_natural'])} | {_fmt(m['margin_over_noise'], 1)} |")
+        lines.append("")
+    if "natural_corpus" in results:
+        c = results["natural_corpus"]
+        lines += [f"Natural pre-training text: {c['source']}, T5 span corruption, {c['train_examples']:,} training "
+                  f"examples (corpus fingerprint `{c['fingerprint']}`).", ""]
+    lines += ["Plots: `benefit.png` (benefit % per condition), `validation_curves.png` (fine-tuning validation token "
+              "accuracy; pre-training curves beside it).", ""]
+    return "\n".join(lines)
+
+
+def plot(summary: dict, results: dict, tasks: Sequence[str], out: Path) -> List[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    colors = {name: f"C{i}" for i, name in enumerate(CONDITIONS)}  # one colour per condition in every panel
+    rows = [(r["label"], r["benefit"], r.get("benefit_std", 0.0)) for n, r in summary["conditions"].items()
+            if "benefit" in r and n not in BASELINES]
+    if rows:
+        fig, ax = plt.subplots(figsize=(7, 0.5 * len(rows) + 1.5))
+        labels, vals, errs = zip(*rows)
+        ax.barh(range(len(rows)), vals, xerr=errs, color="#4c72b0", capsize=4)
+        ax.set_yticks(range(len(rows)), labels)
+        ax.invert_yaxis()
+        ax.axvline(0, color="black", lw=0.8)
+        ax.axvline(100, color="grey", lw=0.8, ls="--")
+        ax.set_xlabel("benefit: % of natural pre-training's gain over Random Init")
+        ax.set_title("mean over tasks; error bar = spread over seeds", fontsize=9)
+        fig.tight_layout()
+        fig.savefig(out / "benefit.png", dpi=120)
+        plt.close(fig)
+        written.append(out / "benefit.png")
+
+    fig, axes = plt.subplots(1, len(tasks) + 1, figsize=(5.5 * (len(tasks) + 1), 4), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for name, r in summary["conditions"].items():
+            curves = [x["validation_history"] for x in results["finetuning"] if x["condition"] == name and x["task"] == task]
+            if not curves:
+                continue
+            steps = [h["step"] for h in curves[0]]
+            n = min(len(c) for c in curves)
+            mean = [sum(c[i]["token_accuracy"] for c in curves) / len(curves) for i in range(n)]
+            lo = [min(c[i]["token_accuracy"] for c in curves) for i in range(n)]
+            hi = [max(c[i]["token_accuracy"] for c in curves) for i in range(n)]
+            ax.plot(steps[:n], mean, marker="o", ms=3, label=r["label"], color=colors[name])
+            ax.fill_between(steps[:n], lo, hi, color=colors[name], alpha=0.15)
+        ax.set_title(f"fine-tuning on {task} (band: min..max over seeds)", fontsize=10)
+        ax.set_xlabel("step")
+        ax.set_ylabel("validation token accuracy")
+        ax.legend(fontsize=7)
+    ax = axes[0][-1]
+    labelled = set()
+    for pre in sorted(results["pretraining"], key=lambda p: (p["condition"], p["seed"])):
+        if pre["curve"]:
+            name = pre["condition"]
+            ax.plot(*zip(*pre["curve"]), marker="o", ms=2, lw=1, color=colors[name],
+                    label=None if name in labelled else f"{CONDITIONS[name].label} (each seed)")
+            labelled.add(name)
+    ax.axhline(0.99, color="grey", lw=0.8, ls="--")
+    ax.set_title("pre-training (natural: span-corruption targets)", fontsize=10)
+    ax.set_xlabel("step")
+    ax.set_ylabel("validation token accuracy")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "validation_curves.png", dpi=120)
+    plt.close(fig)
+    written.append(out / "validation_curves.png")
+    return written
