@@ -8,9 +8,9 @@
 The metric of code translation, MTOP, retrosynthesis and WebQSP in Wu, Li & Liang (2022).
 """
 
-import datasets
 import evaluate
 
+from .metric_info import text_metric_info
 from .t5_metrics import exact_match
 
 _DESCRIPTION = """\
@@ -39,18 +39,7 @@ _CITATION = """\
 
 class T5ExactMatch(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=[
-                datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
-                datasets.Features(
-                    {"predictions": datasets.Value("string"), "references": datasets.List(datasets.Value("string"))}
-                ),
-            ],
-            codebase_urls=["https://github.com/google-research/text-to-text-transfer-transformer"],
-        )
+        return text_metric_info(_DESCRIPTION, _CITATION, _KWARGS_DESCRIPTION)
 
     def _compute(self, predictions, references):
         return exact_match(predictions, references)

@@ -8,10 +8,10 @@
 The CNNDM-10K metric of Wu, Li & Liang (2022) (they report ROUGE-1). Needs ``pip install rouge_score``.
 """
 
-import datasets
 import evaluate
 import rouge_score  # noqa: F401  -- imported here so that `evaluate.load` names the package if it is missing
 
+from .metric_info import text_metric_info
 from .t5_metrics import rouge
 
 _DESCRIPTION = """\
@@ -40,15 +40,7 @@ _CITATION = """\
 
 class T5Rouge(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
-            ),
-            codebase_urls=["https://github.com/google-research/google-research/tree/master/rouge"],
-        )
+        return text_metric_info(_DESCRIPTION, _CITATION, _KWARGS_DESCRIPTION, lists=False, codebase="https://github.com/google-research/google-research/tree/master/rouge")
 
     def _compute(self, predictions, references, score_keys=("rouge1", "rouge2", "rougeLsum"), bootstrap=True, seed=0):
         return rouge(predictions, references, score_keys=tuple(score_keys), bootstrap=bootstrap, seed=seed)

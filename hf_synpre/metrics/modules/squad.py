@@ -8,9 +8,9 @@
 The SQuAD v1.1 metric of Wu, Li & Liang (2022), computed over all reference answers.
 """
 
-import datasets
 import evaluate
 
+from .metric_info import text_metric_info
 from .t5_metrics import squad
 
 _DESCRIPTION = """\
@@ -37,18 +37,7 @@ _CITATION = """\
 
 class T5Squad(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=[
-                datasets.Features(
-                    {"predictions": datasets.Value("string"), "references": datasets.List(datasets.Value("string"))}
-                ),
-                datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
-            ],
-            codebase_urls=["https://github.com/google-research/text-to-text-transfer-transformer"],
-        )
+        return text_metric_info(_DESCRIPTION, _CITATION, _KWARGS_DESCRIPTION, list_first=True)
 
     def _compute(self, predictions, references):
         return squad(predictions, references)

@@ -6,9 +6,9 @@
 {'f1': 57.14285714285715}
 """
 
-import datasets
 import evaluate
 
+from .metric_info import text_metric_info
 from .t5_metrics import token_f1
 
 _DESCRIPTION = """\
@@ -29,17 +29,7 @@ _CITATION = ""
 
 class TokenF1(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=[
-                datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
-                datasets.Features(
-                    {"predictions": datasets.Value("string"), "references": datasets.List(datasets.Value("string"))}
-                ),
-            ],
-        )
+        return text_metric_info(_DESCRIPTION, _CITATION, _KWARGS_DESCRIPTION, codebase=None)
 
     def _compute(self, predictions, references):
         return token_f1(predictions, references)
