@@ -47,10 +47,10 @@ def paper_sized_protocol():
 
 
 def load_recipe(name: str):
-    """``recipes/<name>.py``, loaded by the tests' one recipe loader (``tests/support/recipes.py``)."""
+    """``recipes/<name>.py``, loaded by the tests' one recipe loader (``tests/synpre_testkit/recipes.py``)."""
     tests = str(Path(__file__).resolve().parent.parent / "tests")
     if tests not in sys.path:
         sys.path.insert(0, tests)
-    from support.recipes import load_recipe as load
+    from synpre_testkit.recipes import load_recipe as load
 
     return load(name)

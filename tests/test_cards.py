@@ -13,7 +13,7 @@ from hf_synpre.citation import CITATION
 from hf_synpre.hub import build_dataset_repo, model_card
 from hf_synpre.modeling import build_t5
 from hf_synpre.tokenizer import default_tokenizer
-from support.recipes import load_recipe
+from synpre_testkit.recipes import load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_ARCH = dict(d_model=32, d_kv=8, d_ff=64, num_layers=1, num_decoder_layers=1, num_heads=4)

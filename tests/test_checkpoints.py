@@ -13,7 +13,7 @@ from hf_synpre.checkpoints import (
 )
 from hf_synpre.modeling import build_t5
 from hf_synpre.tokenizer import default_tokenizer
-from support.models import TINY_ARCH, save_checkpoint
+from synpre_testkit.models import TINY_ARCH, save_checkpoint
 
 TINY_OVERRIDES = ",".join(f"{k}={v}" for k, v in TINY_ARCH.items())
 

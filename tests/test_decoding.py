@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from hf_synpre.training import decode_by_length, t5x_brevity_penalty
-from support.models import tiny_t5
+from synpre_testkit.models import tiny_t5
 
 
 def test_decoding_by_length_returns_predictions_in_input_order():

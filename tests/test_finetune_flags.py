@@ -19,7 +19,7 @@ from hf_synpre.downstream import (
 from hf_synpre.checkpoints import load_model_and_tokenizer
 from hf_synpre.modeling import build_t5
 from hf_synpre.tokenizer import default_tokenizer
-from support.recipes import QUIET_TRAINER_FLAGS, load_recipe, recipe_path
+from synpre_testkit.recipes import QUIET_TRAINER_FLAGS, load_recipe, recipe_path
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = recipe_path("finetune")

@@ -15,8 +15,8 @@ from transformers import T5ForConditionalGeneration
 from hf_synpre.downstream import get_downstream_task, load_downstream
 from hf_synpre.tokenizer import default_tokenizer
 from hf_synpre.training import decode_by_length
-from support.models import save_checkpoint, tiny_t5
-from support.recipes import QUIET_TRAINER_FLAGS, load_recipe, recipe_path
+from synpre_testkit.models import save_checkpoint, tiny_t5
+from synpre_testkit.recipes import QUIET_TRAINER_FLAGS, load_recipe, recipe_path
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = recipe_path("finetune")

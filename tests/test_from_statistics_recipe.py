@@ -14,7 +14,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast, T5Config, T5For
 
 from hf_synpre.modeling import build_t5
 from hf_synpre.statistics import ParameterStatistics, from_statistics, load_statistics
-from support.recipes import load_recipe, recipe_path
+from synpre_testkit.recipes import load_recipe, recipe_path
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = recipe_path("from_statistics")

@@ -1,6 +1,6 @@
 """Publishing to the Hub, tested over real HTTP with the real clients against local servers.
 
-Writes go to ``tests/support/hub_server.HubServer`` (the Hub's create-repo / preupload / LFS / commit API over
+Writes go to ``tests/synpre_testkit/hub_server.HubServer`` (the Hub's create-repo / preupload / LFS / commit API over
 plain git repositories); reads go through olah serving those same repositories offline. Publishing runs
 in this process (``HF_ENDPOINT`` = the write server); loading runs in a fresh interpreter whose
 ``HF_ENDPOINT`` is olah, with its own ``HF_HOME``, exactly as a user's would. The real Hub is never
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support.hub_server import HubServer, OlahServer, Token, git_head
-from support.recipes import load_recipe
+from synpre_testkit.hub_server import HubServer, OlahServer, Token, git_head
+from synpre_testkit.recipes import load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 WRITE_TOKEN = "hf_writeTokenThatMustNeverBePrinted"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support.recipes import load_recipe, recipe_path
+from synpre_testkit.recipes import load_recipe, recipe_path
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = recipe_path("pretrain")

@@ -46,7 +46,7 @@ def test_every_import_of_the_package_recipes_tests_and_benchmarks_is_a_declared_
     folders = {"hf_synpre": core, "recipes": core, "benchmarks": core, "dataset_scripts": core, "tests": test}
     files = {folder: sorted((REPO / folder).rglob("*.py")) for folder in folders}
     local = {"hf_synpre"} | {p.stem for paths in files.values() for p in paths}  # scripts importing each other
-    local |= {p.parent.name for paths in files.values() for p in paths if p.name == "__init__.py"}  # tests/support
+    local |= {p.parent.name for paths in files.values() for p in paths if p.name == "__init__.py"}  # tests/synpre_testkit
     missing = []
     for folder, declared in folders.items():
         for path in files[folder]:
