@@ -28,6 +28,7 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from .io import looks_like_path, repo_id_problem
 from .citation import CITATION, PAPER, PAPER_URL
 
 __all__ = [
@@ -184,23 +185,15 @@ def paper_link() -> str:
     return f"[{PAPER}]({PAPER_URL})"
 
 
-def hub_dataset_id(spec: str | None) -> str | None:
-    """``spec`` if it names a Hub dataset (``owner/name``), else None (a local folder or file, or nothing)."""
-    if not spec or os.path.exists(os.path.expanduser(spec)) or spec.startswith((".", "/", "~")):
+def hub_id(spec: str | None) -> str | None:
+    """``spec`` if it names a Hub repo (``owner/name``), else None (a local path, or nothing)."""
+    if not spec or looks_like_path(spec) or os.path.exists(os.path.expanduser(spec)) or "/" not in spec:
         return None
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
-    try:
-        validate_repo_id(spec)
-    except HFValidationError:
-        return None
-    return spec if "/" in spec else None
+    return None if repo_id_problem(spec) else spec
 
 
-def hub_model_id(spec: str | None) -> str | None:
-    """The Hub id of a model reference (``base_model``), or None when it is a local directory."""
-    return hub_dataset_id(spec) if spec and not Path(os.path.expanduser(spec)).exists() else None
+# A card's ``datasets`` and ``base_model`` take Hub ids only; both follow the one rule above.
+hub_dataset_id = hub_model_id = hub_id
 
 
 # ----------------------------------------------------------------------------------------- the recipes' cards
