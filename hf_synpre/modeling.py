@@ -11,6 +11,9 @@ Public API
 - ``as_t5_config(config)``: a ``T5Config`` from a ``T5Config``, a dict of its fields or a name/path.
 - ``new_t5(config, seed)``: a ``T5ForConditionalGeneration`` with HF's own init (seeded without touching
   the global RNG, or from it with ``None``), the v1.1 ``lm_head`` untied; ``build_t5`` without the t5x init.
+- ``set_attention(model, implementation)``: switch a built model to ``"sdpa"`` or ``"eager"`` attention
+  (``None`` keeps what transformers chose: SDPA for T5); an unknown name is a one-line error.
+  ``ATTENTION_IMPLEMENTATIONS`` lists them; ``check_attention(name)`` is the check alone.
 
 Why a t5x init at all: the paper's "Random Init" baseline and every tensor the statistics schemes leave
 alone come from t5x's initialisers, and two of them differ from HF's (§4.2, §7.5):
@@ -52,10 +55,14 @@ from transformers.models.t5.modeling_t5 import (
     T5PreTrainedModel,
 )
 
-__all__ = ["INITS", "as_t5_config", "build_t5", "new_t5", "t5x_init_"]
+__all__ = ["ATTENTION_IMPLEMENTATIONS", "INITS", "as_t5_config", "build_t5", "check_attention", "new_t5", "set_attention", "t5x_init_"]
 
 #: The initialisations ``build_t5`` knows: the paper's t5x "Random Init" and HF's own.
 INITS = ("t5x", "hf")
+
+#: Attention implementations the recipes accept. Both are exact for T5 (its relative-position bias is an
+#: additive float mask, which SDPA takes as is); they differ in speed only (benchmarks/train_throughput.py).
+ATTENTION_IMPLEMENTATIONS = ("sdpa", "eager")
 
 # Std of a standard normal truncated to (-2, 2). JAX divides by it so that the truncated samples keep
 # the requested std (jax.nn.initializers.variance_scaling, distribution="truncated_normal").
@@ -211,3 +218,22 @@ def _truncated_normal_(param: torch.Tensor, std: float, generator: torch.Generat
         param,
         lambda t: nn.init.trunc_normal_(t, mean=0.0, std=inner, a=-2.0 * inner, b=2.0 * inner, generator=generator),
     )
+
+
+def set_attention(model, implementation: str | None):
+    """Switch ``model`` (any ``PreTrainedModel``) to ``implementation``; ``None`` leaves it as built."""
+    if implementation is None:
+        return model
+    check_attention(implementation)
+    model.set_attn_implementation(implementation)
+    return model
+
+
+def check_attention(implementation: str | None) -> None:
+    """The one-line error of :func:`set_attention`, for checking flags before anything is built."""
+    if implementation is not None and implementation not in ATTENTION_IMPLEMENTATIONS:
+        import difflib
+
+        close = difflib.get_close_matches(str(implementation), ATTENTION_IMPLEMENTATIONS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"--attn_implementation {implementation!r} is not one of {ATTENTION_IMPLEMENTATIONS}{hint}")

@@ -93,7 +93,7 @@ from hf_synpre.config import config_path_from_argv, config_to_flags, parse_args_
 from hf_synpre.downstream import SPLITS
 from hf_synpre.io import write_json_atomic, write_text_atomic
 from hf_synpre.metrics import METRICS
-from hf_synpre.modeling import INITS
+from hf_synpre.modeling import INITS, check_attention, set_attention
 from hf_synpre.training import CheckpointSelectionCallback, ZLossTokenLoss, build_trainer, evaluate_selected
 from hf_synpre.training import check_output_dir, check_push, resolve_resume  # before any work
 from hf_synpre.training import decode_and_score, t5x_optimizer, write_predictions
@@ -147,6 +147,11 @@ class ModelArguments:
         default=None,
         metadata={"help": "from_scratch: config fields to change, e.g. 'd_model=128,num_layers=2,num_decoder_layers=2' "
                   "(a config file's `model:` block); merged field by field, the later statement winning."},
+    )
+    attn_implementation: Optional[str] = field(
+        default=None,
+        metadata={"help": "'sdpa' or 'eager' attention; unset: transformers' choice for the model (SDPA for T5, "
+                  "the faster one in benchmarks/train_throughput.py; both exact)."},
     )
     dropout_rate: Optional[float] = field(
         default=None, metadata={"help": "Dropout while fine-tuning, for every kind of model (paper: 0.1)."}
@@ -302,6 +307,7 @@ def validate(model_args, data_args, run_args, training_args):
         raise ValueError(f"--optimizer {run_args.optimizer!r} is not 'adafactor_constant' or 'trainer'")
     if model_args.init not in INITS:
         raise ValueError(f"--init {model_args.init!r} is not one of {INITS} ('t5x' = the paper's Random Init)")
+    check_attention(model_args.attn_implementation)
     check_model_source(model_args.model)
     check_config_overrides(model_args.config_overrides)
     if data_args.infer_eval_split is not None and data_args.infer_eval_split not in SPLITS:
@@ -344,6 +350,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         raw = load_raw_data(task, data_args)
         set_seed(training_args.seed)
         model, tokenizer, model_info = load_model(model_args, data_args, seed=training_args.seed)
+        set_attention(model, model_args.attn_implementation)
         splits = tokenize_splits(raw, task, tokenizer, data_args)
     except ValueError:
         # bad input found before training: leave no empty output_dir behind (check_output_dir made it)

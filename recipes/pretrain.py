@@ -78,7 +78,7 @@ from hf_synpre.data.streaming import (
     parse_mixture,
 )
 from hf_synpre.io import load_pretrained
-from hf_synpre.modeling import build_t5
+from hf_synpre.modeling import build_t5, check_attention, set_attention
 from hf_synpre.tasks import get_task
 from hf_synpre.tokenizer import load_tokenizer, protocol_for
 from hf_synpre.training import (
@@ -125,6 +125,11 @@ class ModelArguments:
     feed_forward_proj: str = field(default="relu", metadata={"help": "'relu' (v1.0) or 'gated-gelu' (v1.1)."})
     relative_attention_num_buckets: int = field(default=32, metadata={"help": "Relative position buckets (32)."})
     relative_attention_max_distance: int = field(default=128, metadata={"help": "Distance where buckets saturate (128)."})
+    attn_implementation: Optional[str] = field(
+        default=None,
+        metadata={"help": "'sdpa' or 'eager' attention; unset: transformers' choice for the model (SDPA for T5, "
+                  "the faster one in benchmarks/train_throughput.py; both exact)."},
+    )
     config_overrides: Optional[str] = field(
         default=None,
         metadata={"help": "The fresh model's T5Config fields, 'd_model=128,num_layers=2,...' (a config file's `model:` "
@@ -165,6 +170,12 @@ class DataTrainingArguments:
         default=DEFAULT_MEGABATCH_BATCHES, metadata={"help": "Global batches per length-grouping window."}
     )
     cache_dir: Optional[str] = field(default=None, metadata={"help": "datasets cache for --data builder / Hub data."})
+    pad_to_multiple_of: Optional[int] = field(
+        default=None,
+        metadata={"help": "Round batch widths up to a multiple of this (length buckets): with --torch_compile, a "
+                  "bounded number of shapes, so a bounded number of compiled graphs. Unset: 64 with "
+                  "--torch_compile, else exact widths."},
+    )
 
 
 @dataclass
@@ -210,6 +221,9 @@ def validate(model_args, data_args, run_args, training_args) -> dict:
     if model_args.init not in ("t5x", "hf"):
         raise ValueError(f"--init {model_args.init!r} is not 't5x' (the paper's Random Init) or 'hf'")
     check_config_overrides(model_args.config_overrides)
+    check_attention(model_args.attn_implementation)
+    if data_args.pad_to_multiple_of is not None and data_args.pad_to_multiple_of < 1:
+        raise ValueError(f"--pad_to_multiple_of must be >= 1, got {data_args.pad_to_multiple_of}")
     if (data_args.min_length is None) != (data_args.max_length is None):
         raise ValueError("give both --min_length and --max_length, or neither (each task's own range)")
     if data_args.min_length is not None:
@@ -365,7 +379,8 @@ def main(argv: Optional[list] = None) -> Path:
         training_args.max_steps = math.ceil(
             training_args.num_train_epochs * train_stream.batches_per_epoch / training_args.gradient_accumulation_steps
         )
-    model = load_model(model_args, data_args, tokenizer, seed=training_args.seed)
+    model = set_attention(load_model(model_args, data_args, tokenizer, seed=training_args.seed),
+                          model_args.attn_implementation)
     check_lengths(data_args, model, longest_input, longest_target)
     if resume is not None:
         state = json.loads(Path(resume, "trainer_state.json").read_text())
@@ -385,6 +400,7 @@ def main(argv: Optional[list] = None) -> Path:
     trainer = build_trainer(
         model, tokenizer, training_args, train_stream, eval_dataset, selection=selection, optimizers=optimizers,
         max_source_length=data_args.max_source_length, max_target_length=data_args.max_target_length,
+        pad_to_multiple_of=data_args.pad_to_multiple_of,
     )
     if resume is not None:
         trainer.add_callback(RestoreRNGCallback(trainer._load_rng_state, resume))

@@ -4,12 +4,15 @@ Public API:
     setup_logging(training_args)                  -- the recipes' log format; library chatter at WARNING
     prepare_run(training_args) -> Run             -- the run's folders and name; switches off what the
                                                      recipes do themselves (the Trainer's push, column pruning)
+                                                     and what stalls a GPU (see "The step's tax" below)
     selection_exporter(run, tokenizer, card) -> export(model, selection)
                                                   -- writes each newly selected model to ``run.selected_dir``
     build_trainer(model, tokenizer, training_args, train_dataset, eval_dataset, *, selection,
-                  max_source_length, max_target_length, compute_loss=token_sum_loss, optimizers=(None, None))
-        -> Seq2SeqTrainer                         -- SynpreCollator, teacher-forced accuracy, the selection
+                  max_source_length, max_target_length, compute_loss=token_sum_loss, optimizers=(None, None),
+                  pad_to_multiple_of=None)
+        -> SynpreTrainer                          -- SynpreCollator, teacher-forced accuracy, the selection
                                                      callback and a CSV log in ``<output_dir>/metrics.csv``
+    SynpreTrainer                                 -- ``Seq2SeqTrainer`` without the per-step tax below
     train_and_select(trainer, selection, resume=None) -> Trained(selection, history, seconds, metrics)
                                                   -- trains, evaluates the last step when no evaluation
                                                      saw it, and returns what was selected
@@ -18,10 +21,20 @@ Public API:
 
 ``recipes/pretrain.py`` and ``recipes/finetune.py`` are these calls in order, with their own data,
 model, card and report around them.
+
+The step's tax. Per optimiser step, the stock ``Trainer`` (transformers 5.x) (1) tests the loss for
+NaN/Inf on the host (``logging_nan_inf_filter``: a device sync every step), (2) computes the global
+gradient norm even when nothing is clipped (``max_grad_norm: 0``, the paper's setting), only to log it,
+(3) recounts the model's parameters for its FLOP estimate, and (4) copies batches with blocking,
+pageable transfers. :func:`prepare_run` turns (1) off (a NaN loss then shows as ``nan`` in the log
+instead of being averaged away) and makes transfers non-blocking from pinned memory on a GPU;
+:class:`SynpreTrainer` skips (2) unless clipping is on and counts parameters once for (3).
+``benchmarks/train_throughput.py`` measures each against a hand-written loop on the same batches.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -35,12 +48,15 @@ from .export import export_model
 from .losses import token_sum_loss
 from .metrics import logits_to_predictions, token_accuracy_metrics
 
-__all__ = ["SELECTED_DIRNAME", "Run", "Trained", "build_trainer", "evaluate_selected", "prepare_run",
+__all__ = ["COMPILE_LENGTH_BUCKET", "SELECTED_DIRNAME", "Run", "SynpreTrainer", "Trained", "build_trainer", "evaluate_selected", "prepare_run",
            "selection_exporter", "setup_logging", "train_and_select"]
 
 logger = logging.getLogger(__name__)
 
 SELECTED_DIRNAME = "selected"
+#: Batch widths under ``--torch_compile`` are multiples of this unless ``pad_to_multiple_of`` says otherwise:
+#: lengths up to 512 then give at most 8 input x 8 target widths to compile for.
+COMPILE_LENGTH_BUCKET = 64
 
 
 def setup_logging(training_args) -> None:
@@ -67,10 +83,53 @@ class Run:
 def prepare_run(training_args) -> Run:
     """The run's folders; ``training_args`` stop the Trainer from pushing and from dropping columns."""
     training_args.remove_unused_columns = False  # the collator reads inputs/targets
+    training_args.logging_nan_inf_filter = False  # a host read of the loss every step
+    if training_args.dataloader_pin_memory and _cuda_available():
+        training_args.accelerator_config.non_blocking = True  # batches overlap with the previous step
     push = training_args.push_to_hub
     training_args.push_to_hub = False  # the selected model is published, not the Trainer's output_dir
     out = Path(training_args.output_dir)
     return Run(out, out / SELECTED_DIRNAME, training_args.hub_model_id or out.resolve().name, push)
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@functools.lru_cache(maxsize=None)  # one class, so that isinstance works
+def _trainer_class():
+    from transformers import Seq2SeqTrainer
+
+    class SynpreTrainer(Seq2SeqTrainer):
+        """``Seq2SeqTrainer`` without two per-step costs that buy nothing here (module docstring)."""
+
+        _flops_per_token = None
+
+        def _get_grad_norm(self, model, grad_norm=None):
+            # Without clipping the Trainer would reduce every gradient each step just to log the norm.
+            if grad_norm is None and self.args.max_grad_norm <= 0:
+                return None
+            return super()._get_grad_norm(model, grad_norm)
+
+        def floating_point_ops(self, inputs) -> int:
+            # The stock method walks every parameter on every step to count them; the count never changes.
+            if self._flops_per_token is None:
+                model = self.model
+                self._flops_per_token = 6 * model.num_parameters(exclude_embeddings=True) if hasattr(
+                    model, "num_parameters") else 0
+            main = getattr(self.model, "main_input_name", "input_ids")
+            return self._flops_per_token * inputs[main].numel() if main in inputs else 0
+
+    return SynpreTrainer
+
+
+def __getattr__(name):
+    # SynpreTrainer subclasses transformers' Trainer, which is imported only when a trainer is built.
+    if name == "SynpreTrainer":
+        return _trainer_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def selection_exporter(run: Run, tokenizer, card: Callable[[object, dict], object]):
@@ -98,11 +157,16 @@ def build_trainer(
     max_target_length: Optional[int],
     compute_loss=token_sum_loss,
     optimizers=(None, None),
+    pad_to_multiple_of: Optional[int] = None,
 ):
-    """A ``Seq2SeqTrainer`` that evaluates teacher-forced accuracy (no generation) and selects with ``selection``."""
-    from transformers import Seq2SeqTrainer
+    """A :class:`SynpreTrainer` that evaluates teacher-forced accuracy (no generation) and selects with ``selection``.
 
-    return Seq2SeqTrainer(
+    ``pad_to_multiple_of`` rounds batch widths up (length buckets), so that ``--torch_compile`` sees a
+    bounded number of shapes; unset, it is :data:`COMPILE_LENGTH_BUCKET` under ``torch_compile``.
+    """
+    if pad_to_multiple_of is None and training_args.torch_compile:
+        pad_to_multiple_of = COMPILE_LENGTH_BUCKET
+    return _trainer_class()(
         model=model,
         args=training_args,
         train_dataset=train_dataset,
@@ -110,7 +174,7 @@ def build_trainer(
         data_collator=SynpreCollator(
             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
             max_source_length=max_source_length, max_target_length=max_target_length,
-            decoder_start_token_id=model.config.decoder_start_token_id,
+            decoder_start_token_id=model.config.decoder_start_token_id, pad_to_multiple_of=pad_to_multiple_of,
         ),
         compute_loss_func=compute_loss,
         compute_metrics=token_accuracy_metrics,
