@@ -4,7 +4,7 @@ Public API (from the module named):
     SynpreCollator, padding_efficiency, LABEL_PAD       -- batches (:mod:`.collate`)
     token_sum_loss, ZLossTokenLoss                      -- ``compute_loss_func`` (:mod:`.losses`)
     logits_to_predictions, token_accuracy_metrics       -- teacher-forced evaluation (:mod:`.metrics`)
-    paper_optimizer, t5x_optimizer, RsqrtSchedule       -- Adafactor + rsqrt / constant LR (:mod:`.optim`)
+    paper_optimizer, t5x_optimizer, RsqrtSchedule, Adafactor  -- t5x Adafactor + rsqrt / constant LR (:mod:`.optim`)
     CheckpointSelectionCallback, CSVLoggerCallback, RestoreRNGCallback, SELECTION_RULES  (:mod:`.callbacks`)
     export_model                                        -- an HF model dir, written atomically (:mod:`.export`)
     decode_by_length, decode_texts, decode_and_score, Scored, write_predictions, t5x_brevity_penalty
@@ -34,7 +34,7 @@ from .decoding import (
 from .export import export_model
 from .losses import ZLossTokenLoss, token_sum_loss
 from .metrics import logits_to_predictions, token_accuracy_metrics
-from .optim import RsqrtSchedule, paper_optimizer, t5x_optimizer
+from .optim import Adafactor, RsqrtSchedule, paper_optimizer, t5x_optimizer
 from .runner import (
     SELECTED_DIRNAME,
     Run,
@@ -48,6 +48,7 @@ from .runner import (
 )
 
 __all__ = [
+    "Adafactor",
     "LABEL_PAD",
     "SELECTED_DIRNAME",
     "SELECTION_RULES",
