@@ -21,13 +21,13 @@ step() { echo "=== $1 ($(date +%T))"; }
 step "optimizer step, T5-small parameters"
 timeout 120 python3 benchmarks/optimizer_step.py --device cuda --out "$OUT/optimizer_step_cuda.json" 2>&1 | grep -v Warning | tail -15
 step "paper config: recipe vs hand loop, before and after"
-timeout 330 python3 benchmarks/paper_pretrain_gpu.py --steps 150 --warmup 20 \
+timeout 420 python3 benchmarks/paper_pretrain_gpu.py --steps 150 --warmup 20 --rounds 2 \
     --variants hand_after,after,before,hand_before --out "$OUT/paper_pretrain_gpu.json" 2>&1 \
     | grep -E "^(\||---|->|Traceback|  File|[A-Za-z]*Error)" | tail -30
 step "tiny T5 (per-step overhead): recipe vs stock Trainer vs hand loop"
 timeout 150 python3 benchmarks/train_throughput.py --device cuda --sizes tiny --steps 150 --warmup 20 --repeats 2 \
     --rss_batches 0 --threads 8 --out "$OUT/train_throughput_cuda.json" 2>&1 | grep -E "^(\||---|padding|results|Traceback|  File|[A-Za-z]*Error)"
 step "paper config under torch.compile"
-timeout 200 python3 benchmarks/paper_pretrain_gpu.py --steps 150 --warmup 50 --variants compile \
+timeout 200 python3 benchmarks/paper_pretrain_gpu.py --steps 150 --warmup 50 --rounds 1 --variants compile \
     --out "$OUT/paper_pretrain_gpu_compile.json" 2>&1 | grep -E "^(\||---|->|Traceback|  File|[A-Za-z]*Error)" | tail -20
 step "done"
