@@ -12,7 +12,7 @@ Public API:
         -- one model-index entry (``dataset`` is a Hub id or a name for data that is not on the Hub)
     dataset_card(*, pretty_name, body, tags=(), size=None, configs=None, dataset_info=None) -> DatasetCard
     hub_dataset_id(spec) / hub_model_id(spec) -> the Hub id of a reference, or None for local paths
-    pretraining_card(selection, model, data_args, training_args, mixture, command, name, start=None)
+    pretraining_card(selection, model, data_args, training_args, mixture, command, name, start=None, causal=None)
     finetuning_card(results, model, task, eval_steps, command, name)  -- the two training recipes' cards
     citation_block(), code_block(text, language), paper_link() -- pieces of bodies written as templates
     LICENSE, BASE_TAGS
@@ -198,10 +198,15 @@ hub_dataset_id = hub_model_id = hub_id
 
 # ----------------------------------------------------------------------------------------- the recipes' cards
 def pretraining_card(selection: Mapping, model, data_args, training_args, mixture: Mapping[str, float], command: str,
-                     name: str, start: str | None = None):
+                     name: str, start: str | None = None, causal: Mapping | None = None):
     """``recipes/pretrain.py``'s selected checkpoint: the task, the selection, the model; model-index = the
     selection metric. ``data_args``/``training_args`` are the recipe's arguments; ``start`` its
-    ``--model_name_or_path``."""
+    ``--model_name_or_path``.
+
+    ``causal`` (a decoder-only model) = ``{"separator": "<sep>", "separator_id": 4100, "added": ("<sep>",),
+    "packing": "flatten"}``: the card then names the family, says ``pipeline_tag: text-generation`` and
+    spells out the prompt format, which a user must reproduce to prompt the model (``added``: the tokens
+    the recipe added to the tokenizer, saved with the model)."""
     m = selection["metrics"]
     tasks = ", ".join(f"{t} ({w:g})" for t, w in mixture.items()) if len(mixture) > 1 else next(iter(mixture))
     what = "the synthetic task "
@@ -217,12 +222,37 @@ def pretraining_card(selection: Mapping, model, data_args, training_args, mixtur
     lengths = "each task's own" if data_args.min_length is None else f"{data_args.min_length}..{data_args.max_length}"
     seed = training_args.data_seed if training_args.data_seed is not None else training_args.seed
     accuracy = m.get("eval_token_accuracy", float("nan"))
-    results = [eval_result("token_accuracy", accuracy, dataset=d, dataset_name=f"{d} (held-out validation)")
-               for d in datasets[:1]]
+    task_type = "text2text-generation" if causal is None else "text-generation"
+    results = [eval_result("token_accuracy", accuracy, dataset=d, dataset_name=f"{d} (held-out validation)",
+                           task_type=task_type) for d in datasets[:1]]
+    if causal is None:
+        summary = (f"A T5 pre-trained on {what}**{tasks}** with `hf_synpre`, following {paper_link()}.\n"
+                   "Fine-tune it as you would any T5 checkpoint.")
+        scored = "against the targets, EOS included"
+        causal_rows, extra = [], {}
+    else:
+        from .modeling_causal import CAUSAL_FAMILIES, family_of
+
+        family = family_of(model)
+        sep = causal.get("separator")
+        prompt = "inputs + targets + EOS" if sep is None else f"inputs + `{sep}` + targets + EOS"
+        added = ", ".join(f"`{t}`" for t in causal.get("added") or ()) or "none"
+        summary = (f"A decoder-only {CAUSAL_FAMILIES[family].model_class} (family `{family}`) pre-trained on "
+                   f"{what}**{tasks}** with `hf_synpre`, following {paper_link()} (which pre-trained T5).\n"
+                   f"Each example is one sequence, {prompt}; prompt it with the input ids"
+                   + ("" if sep is None else f" followed by `{sep}`") + " and let it generate the answer up to EOS.")
+        scored = "of the answer only (targets and EOS; the logits at t predict token t + 1)"
+        causal_rows = [
+            ("family", family),
+            ("format", f"{prompt}; loss and accuracy on targets + EOS only"),
+            ("separator", "none" if sep is None else f"`{sep}` (id {causal.get('separator_id')})"),
+            ("tokens added to the tokenizer", added),
+            ("training packing", causal.get("packing", "none")),
+        ]
+        extra = dict(model_type=family, pipeline_tag="text-generation")
     return model_card(
         name,
-        summary=f"A T5 pre-trained on {what}**{tasks}** with `hf_synpre`, following {paper_link()}.\n"
-        "Fine-tune it as you would any T5 checkpoint.",
+        summary=summary,
         details=[
             ("task", tasks),
             ("steps", selection["step"]),
@@ -232,17 +262,19 @@ def pretraining_card(selection: Mapping, model, data_args, training_args, mixtur
             ("data", f"{data_args.data}; body lengths {lengths}; content vocabulary "
                      f"{data_args.content_vocab_size or 'all'}; seed {seed}"),
             ("model", _architecture(model)),
+            *causal_rows,
             ("batch", f"{training_args.per_device_train_batch_size} per device x {training_args.world_size} processes "
                       f"x {training_args.gradient_accumulation_steps} accumulation"),
         ],
-        sections=[("Evaluation", "Accuracies are teacher-forced (argmax of the logits against the targets, EOS "
-                   f"included, no decoding), on {data_args.num_validation} held-out examples the training stream "
-                   "never contains.")],
+        sections=[("Evaluation", f"Accuracies are teacher-forced (argmax of the logits {scored}, no decoding), on "
+                   f"{data_args.num_validation} held-out examples the training stream never contains"
+                   + ("." if causal is None else ", one example per row (no packing)."))],
         reproduce=command,
         base_model=hub_model_id(start),
         datasets=datasets,
         tags=list(mixture),
         results=results,
+        **extra,
     )
 
 
@@ -316,6 +348,10 @@ def finetuning_card(results: Mapping, model, task, eval_steps: int, command: str
 
 def _architecture(model) -> str:
     c = model.config
+    if getattr(c, "model_type", "t5") != "t5":
+        from .modeling_causal import describe_causal
+
+        return describe_causal(model)
     params = sum(p.numel() for p in model.parameters())
     return (f"T5, d_model {c.d_model}, {c.num_layers}+{c.num_decoder_layers} layers, d_ff {c.d_ff}, "
             f"{c.num_heads} heads, vocab {c.vocab_size}, {params / 1e6:.2f}M parameters")

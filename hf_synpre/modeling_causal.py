@@ -15,6 +15,10 @@ Public API
   torch RNG is left untouched. ``config_or_family`` is a family name, a ``{"family": ..., field: ...}``
   dict (a recipe's ``model:`` block), a config object, or a config name/path.
 - ``family_of(config_or_model) -> str``: the row a config/model belongs to (by ``model_type``).
+- ``causal_fields(family, overrides, what="--config_overrides") -> dict``: a recipe's ``model:`` block
+  (``"width=128,layers=2"`` or a mapping, generic and/or native names) as the family's native config
+  fields, strings typed as the fields they set; unknown names raise naming the closest.
+- ``describe_causal(model) -> str``: one line of architecture for a model card.
 - ``PACKING_MODES``, ``packing_modes(model_or_config) -> tuple``: the packing modes of
   :class:`hf_synpre.training.causal_collate.CausalCollator` that the model's attention implementation
   keeps example-separate; ``prepare_for_packing(model, packing) -> model`` checks the mode and turns
@@ -56,6 +60,8 @@ __all__ = [
     "CausalTokens",
     "build_causal_lm",
     "causal_config",
+    "causal_fields",
+    "describe_causal",
     "ensure_causal_tokens",
     "family_of",
     "packing_modes",
@@ -205,6 +211,93 @@ def family_of(config_or_model) -> str:
         if row.model_type == model_type:
             return name
     raise ValueError(f"model_type {model_type!r} is not a causal family here: use one of {sorted(CAUSAL_FAMILIES)}")
+
+
+def causal_fields(family: str, overrides, what: str = "--config_overrides") -> Dict[str, Any]:
+    """``overrides`` as ``family``'s native config fields, typed: what ``causal_config`` takes.
+
+    ``overrides`` is ``"width=128,layers=2"`` (a recipe's ``model:`` block becomes that flag) or a mapping;
+    names are generic (``GENERIC_FIELDS``) or the family's own. A string value is typed as the field it
+    sets (int, float, bool; a field whose default is None, e.g. GPT-2's ``n_inner``, takes a number, a
+    boolean, ``none`` or a word), so ``"128"`` never reaches a config as text. Later names win when two
+    spellings set the same field (``width`` then ``hidden_size``).
+    """
+    from transformers import AutoConfig
+
+    from .config import parse_overrides
+
+    row = _family(family)
+    values = parse_overrides(overrides, what) if isinstance(overrides, str) or overrides is None else dict(overrides)
+    reference = AutoConfig.for_model(row.model_type)
+    out: Dict[str, Any] = {}
+    for name, value in values.items():
+        if name in ("family", "model_type"):
+            raise ValueError(f"{what}: {name!r} is not a field of the model: the family is the recipe's --family")
+        if name in GENERIC_FIELDS:
+            targets = row.native(name)
+            if not targets:
+                raise ValueError(f"{what}: the {row.name} family has no {name!r} (it has no config field for it); drop it")
+        elif name == "attn_implementation" or hasattr(reference, name):
+            targets = (name,)
+        else:
+            valid = list(GENERIC_FIELDS) + sorted(reference.to_dict())
+            raise ValueError(
+                f"{what}: {name!r} is not a {row.config_class} field nor one of {GENERIC_FIELDS}{_closest(name, valid)}"
+            )
+        for target in targets:
+            out[target] = _typed_value(getattr(reference, target, None), value, f"{what}: {name}")
+    return out
+
+
+def _typed_value(reference, value, what: str):
+    """``value`` (a string from a flag, or already typed) as the type of the field's default ``reference``."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    low = text.lower()
+    booleans = {"true": True, "yes": True, "false": False, "no": False}
+    try:
+        if isinstance(reference, bool):
+            if low not in booleans:
+                raise ValueError(text)
+            return booleans[low]
+        if isinstance(reference, int):
+            return int(text)
+        if isinstance(reference, float):
+            return float(text)
+    except ValueError:
+        kind = {"bool": "true or false", "int": "an integer", "float": "a number"}[type(reference).__name__]
+        raise ValueError(f"{what}={text!r} must be {kind}") from None
+    if isinstance(reference, str):
+        return text
+    if reference is None:  # no default to copy a type from: read it as a literal
+        if low in ("none", "null"):
+            return None
+        if low in booleans:
+            return booleans[low]
+        for kind in (int, float):
+            try:
+                return kind(text)
+            except ValueError:
+                pass
+        return text
+    raise ValueError(f"{what} is a {type(reference).__name__}; only numbers, booleans and words can be given here")
+
+
+def describe_causal(model) -> str:
+    """``"Llama (LlamaForCausalLM), width 128, 2 layers, ..., 0.85M parameters"``: a model card's one line."""
+    config = model.config
+    row = CAUSAL_FAMILIES[family_of(config)]
+    value = {g: getattr(config, row.native(g)[0], None) if row.native(g) else None for g in GENERIC_FIELDS}
+    heads = f"{value['heads']} heads"
+    if value["kv_heads"] is not None and value["kv_heads"] != value["heads"]:
+        heads += f" ({value['kv_heads']} key-value)"
+    ffn = value["ffn"] if value["ffn"] is not None else 4 * value["width"]  # GPT-2's n_inner=None means 4 x width
+    params = sum(p.numel() for p in model.parameters())
+    tied = "tied" if getattr(config, "tie_word_embeddings", False) else "untied"
+    return (f"{type(model).__name__} ({row.name}, decoder-only), width {value['width']}, {value['layers']} layers, "
+            f"ffn {ffn}, {heads}, vocab {value['vocab']}, {value['max_positions']} positions ({row.positions}), "
+            f"{tied} embeddings, {params / 1e6:.2f}M parameters")
 
 
 # -------------------------------------------------------------------------------------------- models

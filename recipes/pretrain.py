@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Pre-train a T5 on the paper's synthetic tasks with the HF ``Seq2SeqTrainer``.
+"""Pre-train a T5 (or a decoder-only Llama-style / GPT-2 model) on the paper's synthetic tasks with the HF ``Seq2SeqTrainer``.
 
 "Insights into Pre-training via Simpler Synthetic Tasks" (Wu, Li, Liang, NeurIPS 2022): a T5 pre-trained
 on **Set** (output the distinct tokens of the input) keeps about 65 % of the benefit of natural
@@ -43,6 +43,22 @@ config file or the same fields as a flag, as in ``recipes/finetune.py``:
 The single flags (``--d_model 128``, ``--num_layers 2``...) still work; all three are merged field by
 field, the later statement winning (file < command line), so ``--d_model 256`` changes only d_model.
 
+Decoder-only families (``--family llama|qwen2|mistral|gpt2``; default ``t5``): the same flags, data,
+validation set, selection rule and resume; a fresh model from the ``model:`` block (generic ``width``,
+``layers``, ``heads``, ``kv_heads``, ``ffn``, ``vocab``, ``max_positions``, ``dropout`` or the family's own
+config fields; unstated ones: width 512, ffn 2048, 8 heads, 6 layers, positions max_source_length +
+max_target_length, transformers' init) or a checkpoint of that family (``--model_name_or_path``). Each
+example is one sequence ``inputs + <sep> + targets + EOS`` (``<sep>`` is added to the tokenizer and saved
+with the model), the loss is on targets + EOS only (``causal_token_sum_loss``), and the validation token
+accuracy is teacher-forced on exactly those tokens (the logits at t predict token t + 1), so 0.99 means
+what it means for T5. ``--packing none|flatten|block_mask`` lays out training batches (default
+``block_mask``: examples packed into rows with a block-diagonal mask, the fastest on CPU; evaluation is
+never packed); batches are not grouped by length unless asked (``--group_by_length``):
+
+    # a tiny Llama learns Set on 2 CPU cores (recipes/configs/cpu_causal.yaml)
+    python recipes/pretrain.py --config recipes/configs/cpu_causal.yaml
+    python recipes/pretrain.py --config recipes/configs/cpu_causal.yaml --family gpt2 --output_dir runs/gpt2
+
 Data: ``--data stream`` (default) generates examples on the fly, forever, seeded and sharded across
 processes and dataloader workers, never repeating a validation input (``hf_synpre.data.streaming``);
 ``--data builder`` prepares the paper's deduplicated split with ``load_synthetic``; a directory written
@@ -54,6 +70,7 @@ the Trainer's ``checkpoint-*`` directories); ``--push_to_hub`` uploads it to ``-
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -64,7 +81,7 @@ from pathlib import Path
 from typing import Optional
 
 import datasets
-from transformers import Seq2SeqTrainingArguments, T5Config, T5ForConditionalGeneration, set_seed
+from transformers import AutoConfig, AutoModelForCausalLM, Seq2SeqTrainingArguments, T5Config, T5ForConditionalGeneration, set_seed
 
 from hf_synpre.cards import pretraining_card
 from hf_synpre.checkpoints import check_config_overrides, with_overrides
@@ -79,13 +96,26 @@ from hf_synpre.data.streaming import (
 )
 from hf_synpre.io import load_pretrained
 from hf_synpre.modeling import build_t5, check_attention, set_attention
+from hf_synpre.modeling_causal import (
+    CAUSAL_FAMILIES,
+    build_causal_lm,
+    causal_config,
+    causal_fields,
+    ensure_causal_tokens,
+    family_of,
+    prepare_for_packing,
+)
 from hf_synpre.tasks import get_task
 from hf_synpre.tokenizer import load_tokenizer, protocol_for
 from hf_synpre.training import (
     SELECTION_RULES,
     CheckpointSelectionCallback,
     RestoreRNGCallback,
+    PACKINGS,
+    CausalCollator,
     build_trainer,
+    causal_logits_to_predictions,
+    causal_token_sum_loss,
     check_output_dir,
     check_push,
     paper_optimizer,
@@ -95,6 +125,7 @@ from hf_synpre.training import (
     setup_logging,
     train_and_select,
 )
+from hf_synpre.training.runner import COMPILE_LENGTH_BUCKET
 
 logger = logging.getLogger("pretrain")
 
@@ -103,17 +134,30 @@ logger = logging.getLogger("pretrain")
 class ModelArguments:
     """Which model: from scratch (architecture below, t5x or HF init) or from a checkpoint."""
 
+    family: str = field(
+        default="t5",
+        metadata={"help": "'t5' (encoder-decoder, the paper's) or a decoder-only family: 'llama', 'qwen2', 'mistral' "
+                  "(Llama-style) or 'gpt2'. A decoder-only model's architecture is the `model:` block / "
+                  "--config_overrides (generic width/layers/heads/kv_heads/ffn/vocab/max_positions/dropout or the "
+                  "family's config fields); the T5 fields below (d_model...) are T5's."},
+    )
     model_name_or_path: Optional[str] = field(
         default=None,
-        metadata={"help": "Continue from this checkpoint (directory or Hub id). Unset: a fresh model from the fields below."},
+        metadata={"help": "Continue from this checkpoint (directory or Hub id) of --family. Unset: a fresh model "
+                  "from the fields below."},
     )
-    init: str = field(default="t5x", metadata={"help": "Fresh weights: 't5x' (the paper's Random Init) or 'hf'."})
+    init: Optional[str] = field(
+        default=None,
+        metadata={"help": "Fresh T5 weights: 't5x' (the paper's Random Init) or 'hf'. Unset: 't5x' for T5; a "
+                  "decoder-only family always gets transformers' own init ('hf')."},
+    )
     tokenizer_name: str = field(
         default="default",
         metadata={"help": "'default' = the shipped offline T5-style vocabulary; 't5-small' = the paper's ids."},
     )
     vocab_size: Optional[int] = field(
-        default=None, metadata={"help": "Model vocabulary; unset = len(tokenizer) rounded up to 128, as t5x (32100 -> 32128)."}
+        default=None, metadata={"help": "Model vocabulary (any family); unset = len(tokenizer) rounded up to 128, as "
+                                "t5x (32100 -> 32128; a decoder-only model counts the added <sep>)."}
     )
     d_model: int = field(default=512, metadata={"help": "T5 v1.0 small: 512."})
     d_kv: int = field(default=64, metadata={"help": "Size of each attention head (small: 64)."})
@@ -121,7 +165,9 @@ class ModelArguments:
     num_layers: int = field(default=6, metadata={"help": "Encoder layers (small: 6)."})
     num_decoder_layers: int = field(default=6, metadata={"help": "Decoder layers (small: 6)."})
     num_heads: int = field(default=8, metadata={"help": "Attention heads (small: 8)."})
-    dropout_rate: float = field(default=0.1, metadata={"help": "Dropout (paper: 0.1)."})
+    dropout_rate: float = field(
+        default=0.1, metadata={"help": "Dropout (paper: 0.1); any family (decoder-only: the generic `dropout`)."}
+    )
     feed_forward_proj: str = field(default="relu", metadata={"help": "'relu' (v1.0) or 'gated-gelu' (v1.1)."})
     relative_attention_num_buckets: int = field(default=32, metadata={"help": "Relative position buckets (32)."})
     relative_attention_max_distance: int = field(default=128, metadata={"help": "Distance where buckets saturate (128)."})
@@ -163,8 +209,20 @@ class DataTrainingArguments:
     )
     max_source_length: int = field(default=512, metadata={"help": "Longest input with EOS; longer data is an error (paper: 512)."})
     max_target_length: int = field(default=512, metadata={"help": "Longest target with EOS (paper: 512)."})
-    group_by_length: bool = field(
-        default=True, metadata={"help": "Batch similar lengths together (>90 %% real tokens instead of ~50 %%)."}
+    group_by_length: Optional[bool] = field(
+        default=None,
+        metadata={"help": "Batch similar lengths together (>90 %% real tokens instead of ~50 %% when padding). Unset: on "
+                  "for T5; off for decoder-only families (a tiny Llama learned Set far slower from batches of one "
+                  "length, and packing needs no grouping)."},
+    )
+    packing: Optional[str] = field(
+        default=None,
+        metadata={"help": "Decoder-only families: how a training batch is laid out (hf_synpre.training.causal_collate): "
+                  "'none' (one example per row, padded), 'flatten' (the batch as one row, no padding; what flash "
+                  "attention takes) or 'block_mask' (examples packed into rows of max_source_length + "
+                  "max_target_length tokens with a 4-D block-diagonal mask). All three train the same model on the "
+                  "same batches. Unset: 'block_mask', the fastest on CPU (recipes/configs/cpu_causal.yaml). "
+                  "Evaluation never packs. T5: leave unset."},
     )
     megabatch_batches: int = field(
         default=DEFAULT_MEGABATCH_BATCHES, metadata={"help": "Global batches per length-grouping window."}
@@ -203,11 +261,32 @@ ARGUMENT_CLASSES = (ModelArguments, DataTrainingArguments, PretrainArguments, Se
 ARCHITECTURE_FIELDS = ("vocab_size", "d_model", "d_kv", "d_ff", "num_layers", "num_decoder_layers", "num_heads",
                        "dropout_rate", "feed_forward_proj", "relative_attention_num_buckets",
                        "relative_attention_max_distance")
+# Of those, the ones only T5 has; vocab_size and dropout_rate mean the same for every family.
+T5_ONLY_FIELDS = tuple(f for f in ARCHITECTURE_FIELDS if f not in ("vocab_size", "dropout_rate"))
+FAMILIES = ("t5", *CAUSAL_FAMILIES)
+#: A fresh decoder-only model's fields the `model:` block does not state: T5 v1.0 small's width, MLP and
+#: heads and its decoder's depth (the paper's model, as the T5 fields' defaults are).
+CAUSAL_BASE = {"width": 512, "ffn": 2048, "heads": 8, "layers": 6}
+#: --packing unset: measured per step on 2 CPU cores, cpu_causal's model and batch of 32 (Set, 10..40):
+#: block_mask 0.11 s, none 0.13-0.20 s (padding), flatten 0.21-0.26 s (one row of ~1,900 tokens: the
+#: sdpa mask is quadratic in it). Exact under sdpa and eager, the only attentions --attn_implementation takes.
+DEFAULT_PACKING = "block_mask"
 
 
 def parse_args(argv: Optional[list] = None):
-    """Flags, optionally on top of ``--config file.yaml`` (or a lone ``file.yaml``/``file.json`` argument)."""
-    return parse_args_with_config(ARGUMENT_CLASSES, argv, "recipes/pretrain.py", model_fields=ARCHITECTURE_FIELDS)
+    """Flags, optionally on top of ``--config file.yaml`` (or a lone ``file.yaml``/``file.json`` argument).
+
+    Defaults that depend on the family are filled in here, so that every caller sees them: a decoder-only
+    family gets ``--packing`` DEFAULT_PACKING and ungrouped batches; T5 grouped ones and no packing.
+    """
+    model_args, data_args, run_args, training_args = parse_args_with_config(
+        ARGUMENT_CLASSES, argv, "recipes/pretrain.py", model_fields=ARCHITECTURE_FIELDS)
+    causal = model_args.family != "t5"
+    if causal and data_args.packing is None:
+        data_args.packing = DEFAULT_PACKING
+    if data_args.group_by_length is None:
+        data_args.group_by_length = not causal  # --group_by_length's help: why not for decoder-only models
+    return model_args, data_args, run_args, training_args
 
 
 # ----------------------------------------------------------------------------------------- checks
@@ -218,9 +297,18 @@ def validate(model_args, data_args, run_args, training_args) -> dict:
         raise ValueError(f"--selection_rule {run_args.selection_rule!r} is not one of {SELECTION_RULES}")
     if run_args.optimizer not in ("adafactor_rsqrt", "trainer"):
         raise ValueError(f"--optimizer {run_args.optimizer!r} is not 'adafactor_rsqrt' or 'trainer'")
-    if model_args.init not in ("t5x", "hf"):
+    if model_args.family not in FAMILIES:
+        raise ValueError(f"--family {model_args.family!r} is not one of {FAMILIES}")
+    if model_args.init not in (None, "t5x", "hf"):
         raise ValueError(f"--init {model_args.init!r} is not 't5x' (the paper's Random Init) or 'hf'")
-    check_config_overrides(model_args.config_overrides)
+    if data_args.packing is not None and data_args.packing not in PACKINGS:
+        raise ValueError(f"--packing {data_args.packing!r} is not one of {PACKINGS}")
+    if model_args.family == "t5":
+        if data_args.packing is not None:
+            raise ValueError(f"--packing is for decoder-only families ({', '.join(FAMILIES[1:])}); T5 pads, leave it unset")
+        check_config_overrides(model_args.config_overrides)
+    else:
+        check_causal_arguments(model_args)
     check_attention(model_args.attn_implementation)
     if data_args.pad_to_multiple_of is not None and data_args.pad_to_multiple_of < 1:
         raise ValueError(f"--pad_to_multiple_of must be >= 1, got {data_args.pad_to_multiple_of}")
@@ -246,6 +334,33 @@ def validate(model_args, data_args, run_args, training_args) -> dict:
     return mixture
 
 
+def check_causal_arguments(model_args) -> None:
+    """A decoder-only family's architecture comes from the `model:` block; the T5 fields and init are T5's."""
+    family = model_args.family
+    if model_args.init == "t5x":
+        raise ValueError(f"--init t5x is T5's (the paper's Random Init); --family {family} gets transformers' own "
+                         "init: leave --init unset or give 'hf'")
+    defaults = ModelArguments()
+    t5_only = [n for n in T5_ONLY_FIELDS if getattr(model_args, n) != getattr(defaults, n)]
+    if t5_only:
+        raise ValueError(
+            f"--{t5_only[0]} is a T5 field; for --family {family} state the architecture as a `model:` block or "
+            "--config_overrides (e.g. width=128,layers=2,heads=4,ffn=512, or the family's own config fields)"
+        )
+    causal_fields(family, causal_overrides(model_args.config_overrides))  # unknown fields, untyped values
+
+
+def causal_overrides(overrides: Optional[str]) -> dict:
+    """``--config_overrides`` as a decoder-only model's fields: ``dropout_rate`` (the flag, which the merge of
+    the `model:` block folds in) is the generic ``dropout``."""
+    from hf_synpre.config import parse_overrides
+
+    fields = parse_overrides(overrides)
+    if "dropout_rate" in fields:
+        fields["dropout"] = fields.pop("dropout_rate")
+    return fields
+
+
 def check_lengths(data_args, model, max_input: int, max_target: int) -> None:
     """Refuse data that would be truncated, and limits beyond what the model declares.
 
@@ -265,6 +380,9 @@ def check_lengths(data_args, model, max_input: int, max_target: int) -> None:
             f"targets reach {max_target} tokens with EOS but --max_target_length is {data_args.max_target_length}; "
             "raise it or lower --max_length"
         )
+    if model.config.model_type != "t5":
+        check_causal_positions(data_args, model)
+        return
     n_positions = getattr(model.config, "n_positions", None)
     longest = max(data_args.max_source_length, data_args.max_target_length)
     if n_positions is not None and longest > n_positions:
@@ -272,6 +390,20 @@ def check_lengths(data_args, model, max_input: int, max_target: int) -> None:
             f"--max_source_length/--max_target_length {longest} exceed the model's n_positions={n_positions}. "
             "T5's relative positions run at any length, but this model declares it was built for "
             f"{n_positions}; lower the limits or set n_positions in the model's config.json"
+        )
+
+
+def check_causal_positions(data_args, model) -> None:
+    """A decoder-only example is ``inputs + sep + targets + EOS``: up to max_source_length + max_target_length
+    tokens (the separator takes the place of the input's EOS), every one at its own position."""
+    row = CAUSAL_FAMILIES[family_of(model)]
+    positions = getattr(model.config, row.max_positions)
+    longest = data_args.max_source_length + data_args.max_target_length
+    if positions is not None and longest > positions:
+        raise ValueError(
+            f"--max_source_length + --max_target_length = {longest} (a decoder-only example holds both) exceed the "
+            f"model's {row.max_positions}={positions}; lower the limits, or raise max_positions (the `model:` block of "
+            "a fresh model)"
         )
 
 
@@ -355,7 +487,65 @@ def load_model(model_args, data_args, tokenizer, seed: int):
     config = with_overrides(config, model_args.config_overrides)
     if config.vocab_size < len(tokenizer):
         raise ValueError(f"--vocab_size {config.vocab_size} is smaller than the tokenizer ({len(tokenizer)} ids)")
-    return build_t5(config, init=model_args.init, seed=seed)
+    return build_t5(config, init=model_args.init or "t5x", seed=seed)
+
+
+def load_causal_model(model_args, data_args, tokenizer, seed: int):
+    """A decoder-only model of --family and the tokens of its format: ``(model, CausalTokens)``.
+
+    ``tokenizer`` gets the separator (``ensure_causal_tokens``, in place: pass a copy); the model's vocabulary
+    covers it: a fresh model is built that large (``len(tokenizer)`` rounded up to 128 unless --vocab_size
+    / the block says), a checkpoint's embedding grows if it must. ``use_cache`` is off for training
+    (``prepare_for_packing``: packed rows are exact only without a cache), on for ``generate``.
+    """
+    family = model_args.family
+    attn = {} if model_args.attn_implementation is None else {"attn_implementation": model_args.attn_implementation}
+    if model_args.model_name_or_path:
+        path = model_args.model_name_or_path
+        found = load_pretrained(AutoConfig.from_pretrained, path, "--model_name_or_path").model_type
+        if found != CAUSAL_FAMILIES[family].model_type:
+            named = {row.model_type: name for name, row in CAUSAL_FAMILIES.items()} | {"t5": "t5"}
+            raise ValueError(f"--model_name_or_path {path} is a {found!r} model, not --family {family}: "
+                             + (f"pass --family {named[found]}" if found in named else f"the families are {FAMILIES}"))
+        model = load_pretrained(lambda p: AutoModelForCausalLM.from_pretrained(p, **attn), path, "--model_name_or_path")
+        tokens = ensure_causal_tokens(tokenizer, model, seed=seed)
+        model.generation_config.use_cache = True
+        return model, tokens
+    tokens = ensure_causal_tokens(tokenizer)
+    base = {**CAUSAL_BASE, "vocab": model_args.vocab_size or -(-len(tokenizer) // 128) * 128,
+            "max_positions": data_args.max_source_length + data_args.max_target_length,
+            "dropout": model_args.dropout_rate, "pad_token_id": tokens.pad_token_id,
+            "eos_token_id": tokens.eos_token_id,
+            "bos_token_id": tokens.eos_token_id}  # no BOS in the format; a config's must be a real id (GPT-2's way)
+    fields = {**causal_fields(family, base), **causal_fields(family, causal_overrides(model_args.config_overrides))}
+    config = causal_config(family, **fields)
+    if config.vocab_size < len(tokenizer):
+        raise ValueError(f"the model's vocabulary ({config.vocab_size}) is smaller than the tokenizer with "
+                         f"{', '.join(tokens.added) or 'its tokens'} ({len(tokenizer)} ids)")
+    return build_causal_lm(config, seed=seed, **attn), tokens
+
+
+def causal_trainer_parts(model, tokens, data_args, training_args) -> dict:
+    """``build_trainer``'s keyword arguments for a decoder-only model: its collators, loss and shifted predictions.
+
+    Training batches are laid out by --packing and compute the logits of scored positions only
+    (``keep_scored_logits``); evaluation is always one example per row (padded), all logits, so that the
+    Trainer's per-row predictions are per-example and exact match means what it means for T5. Rows hold up
+    to max_source_length + max_target_length tokens (inputs + sep + targets + EOS).
+    """
+    pad_to = data_args.pad_to_multiple_of
+    if pad_to is None and training_args.torch_compile:
+        pad_to = COMPILE_LENGTH_BUCKET
+    common = dict(max_length=data_args.max_source_length + data_args.max_target_length,
+                  sep_token_id=tokens.sep_token_id, eos_token_id=tokens.eos_token_id,
+                  pad_token_id=tokens.pad_token_id, pad_to_multiple_of=pad_to)
+    return dict(
+        # only the answer's logits are computed in training (the prompt's are never scored): ~1/3 of a CPU step
+        data_collator=CausalCollator.for_model(model, data_args.packing, keep_scored_logits=True, **common),
+        eval_data_collator=CausalCollator.for_model(model, "none", **common),
+        compute_loss=causal_token_sum_loss,  # shifts; T5's token_sum_loss would not
+        preprocess_logits=causal_logits_to_predictions,
+    )
 
 
 # ----------------------------------------------------------------------------------------- main
@@ -368,9 +558,12 @@ def main(argv: Optional[list] = None) -> Path:
     # Resume: the Trainer restores weights, optimiser, scheduler and RNG; the stream is positioned here.
     resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
 
+    causal = model_args.family != "t5"
     set_seed(training_args.seed)
     tokenizer = load_tokenizer(model_args.tokenizer_name)
-    protocol = protocol_for(tokenizer, data_args.content_vocab_size)
+    protocol = protocol_for(tokenizer, data_args.content_vocab_size)  # before <sep> is added: the same stream as T5
+    if causal:
+        tokenizer = copy.deepcopy(tokenizer)  # load_tokenizer's is shared; ensure_causal_tokens adds to it
     global_batch = training_args.per_device_train_batch_size * training_args.world_size
     train_stream, eval_dataset, longest_input, longest_target = load_data(
         data_args, training_args, mixture, protocol, global_batch, model_args.tokenizer_name
@@ -379,8 +572,12 @@ def main(argv: Optional[list] = None) -> Path:
         training_args.max_steps = math.ceil(
             training_args.num_train_epochs * train_stream.batches_per_epoch / training_args.gradient_accumulation_steps
         )
-    model = set_attention(load_model(model_args, data_args, tokenizer, seed=training_args.seed),
-                          model_args.attn_implementation)
+    if causal:
+        model, tokens = load_causal_model(model_args, data_args, tokenizer, seed=training_args.seed)
+        prepare_for_packing(model, data_args.packing)
+    else:
+        model = set_attention(load_model(model_args, data_args, tokenizer, seed=training_args.seed),
+                              model_args.attn_implementation)
     check_lengths(data_args, model, longest_input, longest_target)
     if resume is not None:
         state = json.loads(Path(resume, "trainer_state.json").read_text())
@@ -391,23 +588,29 @@ def main(argv: Optional[list] = None) -> Path:
     training_args.ignore_data_skip = True
     training_args.accelerator_config.dispatch_batches = False
     run = prepare_run(training_args)
+    card_format = None if not causal else {
+        "separator": tokenizer.sep_token, "separator_id": tokens.sep_token_id, "added": tokens.added,
+        "packing": data_args.packing}
     export = selection_exporter(run, tokenizer, lambda m, selection: pretraining_card(
-        selection, m, data_args, training_args, mixture, command, run.name, start=model_args.model_name_or_path))
+        selection, m, data_args, training_args, mixture, command, run.name, start=model_args.model_name_or_path,
+        causal=card_format))
     selection = CheckpointSelectionCallback(run_args.selection_rule, export, threshold=run_args.selection_threshold)
     optimizers = (None, None)
     if run_args.optimizer == "adafactor_rsqrt":
         optimizers = paper_optimizer(model, training_args.learning_rate, int(training_args.warmup_steps))
+    causal_kwargs = {} if not causal else causal_trainer_parts(model, tokens, data_args, training_args)
     trainer = build_trainer(
         model, tokenizer, training_args, train_stream, eval_dataset, selection=selection, optimizers=optimizers,
         max_source_length=data_args.max_source_length, max_target_length=data_args.max_target_length,
-        pad_to_multiple_of=data_args.pad_to_multiple_of,
+        pad_to_multiple_of=data_args.pad_to_multiple_of, **causal_kwargs,
     )
     if resume is not None:
         trainer.add_callback(RestoreRNGCallback(trainer._load_rng_state, resume))
     logger.info(
-        "Training %s on %s for %d steps: global batch %d (%d processes), %.2fM parameters",
+        "Training %s on %s for %d steps: global batch %d (%d processes), %.2fM parameters%s",
         "/".join(mixture), data_args.data, training_args.max_steps, global_batch, training_args.world_size,
         sum(p.numel() for p in model.parameters()) / 1e6,
+        "" if not causal else f", {model_args.family} (decoder-only), packing {data_args.packing}",
     )
     trained = train_and_select(trainer, selection, resume)
 

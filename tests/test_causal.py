@@ -16,6 +16,8 @@ from hf_synpre.modeling_causal import (
     CAUSAL_FAMILIES,
     build_causal_lm,
     causal_config,
+    causal_fields,
+    describe_causal,
     ensure_causal_tokens,
     family_of,
     packing_modes,
@@ -185,6 +187,31 @@ def test_for_model_picks_the_mask_format_and_refuses_leaking_setups(models):
     assert packing_modes(fresh) == ("none", "flatten")
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_keeping_only_the_scored_logits_gives_the_same_loss_and_gradients(family):
+    """``keep_scored_logits``: the model projects only positions followed by a label; loss and gradients are
+    those of the full logits, in every packing mode (the mask comes from the labels, row-major)."""
+    features = random_features(6, seed=4)
+    model = prepare_for_packing(build_causal_lm(tiny_causal_config(family, layers=1), seed=0), "flatten")
+    for packing in ("none", "flatten", "block_mask"):
+        results = []
+        for keep in (False, True):
+            batch = CausalCollator(EOS, PAD, SEP, max_length=64, packing=packing, keep_scored_logits=keep)(features)
+            labels = batch.pop("labels")
+            model.zero_grad()
+            outputs = model(**batch)
+            loss = causal_token_sum_loss(outputs, labels)
+            loss.backward()
+            results.append((outputs.logits.shape, loss.detach(), model.get_input_embeddings().weight.grad.clone()))
+        (full_shape, full, full_grad), (kept_shape, kept, kept_grad) = results
+        n = int((labels != LABEL_PAD).sum())
+        assert len(full_shape) == 3 and kept_shape == (n, 4100)  # the prompt's logits were never computed
+        torch.testing.assert_close(kept, full, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(kept_grad, full_grad, rtol=1e-4, atol=1e-7)
+    with pytest.raises(ValueError, match="rows of logits for"):  # a mask that is not the labels' is refused
+        causal_token_sum_loss({"logits": torch.zeros(n + 1, 4100)}, labels)
+
+
 def test_flatten_can_hand_flash_attention_its_boundaries(models):
     features = random_features(3)
     collator = CausalCollator(EOS, PAD, SEP, packing="flatten", return_flash_attn_kwargs=True)
@@ -328,6 +355,30 @@ def test_unknown_family_or_field_raises_one_line_naming_the_closest():
         causal_config("gpt2", n_embed=64)
     with pytest.raises(ValueError, match="bos_token_id=50256 is outside the gpt2 vocabulary"):
         causal_config("gpt2", vocab=100)
+
+
+def test_a_model_block_becomes_typed_native_fields():
+    """A recipe's `model:` block arrives as text ('width=128,...'): every value gets its field's type."""
+    assert causal_fields("llama", "width=64,layers=2,dropout=0.1,tie_word_embeddings=true,hidden_act=gelu") == {
+        "hidden_size": 64, "num_hidden_layers": 2, "attention_dropout": 0.1, "tie_word_embeddings": True,
+        "hidden_act": "gelu"}
+    # GPT-2: one generic dropout sets three fields; n_inner defaults to None and still becomes a number
+    assert causal_fields("gpt2", {"dropout": "0", "ffn": "256", "n_head": 2}) == {
+        "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0, "n_inner": 256, "n_head": 2}
+    assert causal_fields("gpt2", "") == {}
+    with pytest.raises(ValueError, match=r"layers='2.5' must be an integer"):
+        causal_fields("llama", "layers=2.5")
+    with pytest.raises(ValueError, match=r"'n_embed' is not a GPT2Config field.*\(closest: 'n_embd'\)"):
+        causal_fields("gpt2", "n_embed=64")
+    with pytest.raises(ValueError, match="the gpt2 family has no 'kv_heads'"):
+        causal_fields("gpt2", "kv_heads=2")
+    with pytest.raises(ValueError, match="the family is the recipe's --family"):
+        causal_fields("llama", "family=gpt2")
+    config = causal_config("qwen2", **causal_fields("qwen2", "width=64,heads=4,kv_heads=2,layers=1,vocab=100"),
+                           pad_token_id=0, eos_token_id=1, bos_token_id=1)
+    assert (config.hidden_size, config.num_key_value_heads) == (64, 2)
+    line = describe_causal(build_causal_lm(config))
+    assert line.startswith("Qwen2ForCausalLM (qwen2, decoder-only), width 64, 1 layers") and "(2 key-value)" in line
 
 
 def test_llama_style_families_default_to_plain_multi_head_attention():

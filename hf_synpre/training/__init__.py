@@ -4,6 +4,9 @@ Public API (from the module named):
     SynpreCollator, padding_efficiency, LABEL_PAD       -- batches (:mod:`.collate`)
     token_sum_loss, ZLossTokenLoss                      -- ``compute_loss_func`` (:mod:`.losses`)
     logits_to_predictions, token_accuracy_metrics       -- teacher-forced evaluation (:mod:`.metrics`)
+    causal_logits_to_predictions                        -- the same, shifted, for a decoder-only model
+    CausalCollator, causal_token_sum_loss, causal_padding_efficiency, PACKINGS
+                                                        -- decoder-only batches and loss (:mod:`.causal_collate`)
     paper_optimizer, t5x_optimizer, RsqrtSchedule, Adafactor  -- t5x Adafactor + rsqrt / constant LR (:mod:`.optim`)
     CheckpointSelectionCallback, CSVLoggerCallback, RestoreRNGCallback, SELECTION_RULES  (:mod:`.callbacks`)
     export_model                                        -- an HF model dir, written atomically (:mod:`.export`)
@@ -21,6 +24,7 @@ docstrings.
 """
 
 from .callbacks import SELECTION_RULES, CheckpointSelectionCallback, CSVLoggerCallback, RestoreRNGCallback
+from .causal_collate import PACKINGS, CausalCollator, causal_padding_efficiency, causal_token_sum_loss
 from .checks import check_output_dir, check_push, resolve_resume
 from .collate import LABEL_PAD, SynpreCollator, padding_efficiency
 from .decoding import (
@@ -33,7 +37,7 @@ from .decoding import (
 )
 from .export import export_model
 from .losses import ZLossTokenLoss, token_sum_loss
-from .metrics import logits_to_predictions, token_accuracy_metrics
+from .metrics import causal_logits_to_predictions, logits_to_predictions, token_accuracy_metrics
 from .optim import Adafactor, RsqrtSchedule, paper_optimizer, t5x_optimizer
 from .runner import (
     SELECTED_DIRNAME,
@@ -50,9 +54,11 @@ from .runner import (
 __all__ = [
     "Adafactor",
     "LABEL_PAD",
+    "PACKINGS",
     "SELECTED_DIRNAME",
     "SELECTION_RULES",
     "CSVLoggerCallback",
+    "CausalCollator",
     "CheckpointSelectionCallback",
     "RestoreRNGCallback",
     "Run",
@@ -62,6 +68,9 @@ __all__ = [
     "Trained",
     "ZLossTokenLoss",
     "build_trainer",
+    "causal_logits_to_predictions",
+    "causal_padding_efficiency",
+    "causal_token_sum_loss",
     "check_output_dir",
     "check_push",
     "decode_and_score",

@@ -2,7 +2,8 @@
 
 Public API:
     CausalCollator(eos_token_id, pad_token_id, sep_token_id=None, max_length=None, packing="flatten",
-                   mask_format="additive", pad_to_multiple_of=None, return_flash_attn_kwargs=False)
+                   mask_format="additive", pad_to_multiple_of=None, return_flash_attn_kwargs=False,
+                   keep_scored_logits=False)
         -- rows ``inputs [+ sep] + targets + eos``, labels -100 on the prompt and padding;
            ``CausalCollator.for_model(model, ...)`` picks the ids and mask format from a model
     encode_causal(inputs, targets, eos_token_id, sep_token_id=None) -> (ids, labels)  -- one example
@@ -37,6 +38,13 @@ sdpa; ``tests/test_causal.py`` checks each):
   Padding forms its own segment (attending to itself), so no softmax row is empty (no NaN).
 
 An example longer than ``max_length`` raises: a truncated synthetic target is a wrong answer.
+
+``keep_scored_logits=True`` adds ``logits_to_keep``, a boolean ``[rows, width]`` mask of the positions whose
+logits are scored (those followed by a label): the model (transformers 5.x ``slice_logits_to_keep``)
+then projects only those hidden states onto the vocabulary and returns logits ``[scored, vocab]``, which
+``causal_token_sum_loss`` recognises (the same mask follows from the labels). The prompt's logits are
+never used in training; on Set about half the positions are prompt, and the projection plus softmax are
+about half of a tiny model's step.
 """
 
 from __future__ import annotations
@@ -146,6 +154,8 @@ class CausalCollator:
         return_flash_attn_kwargs: ``"flatten"`` only: add ``cu_seq_lens_q/k`` (int32) and ``max_length_q/k``
             as ``DataCollatorWithFlattening`` does, sparing flash attention its per-layer search of the
             boundaries in ``position_ids``; eager and sdpa ignore them.
+        keep_scored_logits: add ``logits_to_keep`` (module docstring): training only, since the evaluation's
+            predictions are laid out like the labels.
     """
 
     eos_token_id: int
@@ -156,6 +166,7 @@ class CausalCollator:
     mask_format: str = "additive"
     pad_to_multiple_of: Optional[int] = None
     return_flash_attn_kwargs: bool = False
+    keep_scored_logits: bool = False
 
     def __post_init__(self):
         if self.packing not in PACKINGS:
@@ -243,6 +254,10 @@ class CausalCollator:
             positions[r, at:] = np.arange(width - at)
 
         batch = {"input_ids": torch.from_numpy(input_ids), "labels": torch.from_numpy(labels)}
+        if self.keep_scored_logits:
+            scored = np.zeros(labels.shape, dtype=bool)
+            scored[:, :-1] = labels[:, 1:] != LABEL_PAD
+            batch["logits_to_keep"] = torch.from_numpy(scored)
         if self.packing == "none":
             batch["attention_mask"] = torch.from_numpy((segments >= 0).astype(np.int64))
             return batch
@@ -296,15 +311,25 @@ def causal_token_sum_loss(outputs, labels: torch.Tensor, num_items_in_batch=None
 
     ``token_sum_loss`` itself must not be used for a causal model: it does not shift. The count the
     ``Trainer`` passes (labels != -100) equals the shifted count, because every row starts with -100.
+
+    Logits of shape ``[scored, vocab]`` are those of the scored positions only, in row-major order (a
+    batch of ``CausalCollator(keep_scored_logits=True)``): they are matched with the labels that follow them.
     """
     logits = outputs["logits"] if isinstance(outputs, Mapping) else outputs[0]
     labels = labels.to(logits.device)
+    # The labels move left rather than the logits right: ``logits[:, :-1]`` would copy the largest tensor
+    # of the step and its backward would fill a zero tensor of that size (~15 % of a CPU step, tiny model).
+    targets = torch.nn.functional.pad(labels[:, 1:], (0, 1), value=LABEL_PAD)
+    if logits.dim() == 2:  # only the scored positions' logits (logits_to_keep)
+        targets = targets[targets != LABEL_PAD]
+        if logits.shape[0] != targets.numel():
+            raise ValueError(f"{logits.shape[0]} rows of logits for {targets.numel()} scored labels: logits_to_keep "
+                             "must be the mask of the positions followed by a label (CausalCollator(keep_scored_logits=True))")
     total = torch.nn.functional.cross_entropy(
-        logits[:, :-1].float().reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
-        ignore_index=LABEL_PAD, reduction="sum",
+        logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=LABEL_PAD, reduction="sum",
     )
     if num_items_in_batch is None:
-        num_items_in_batch = (labels[:, 1:] != LABEL_PAD).sum()
+        num_items_in_batch = (targets != LABEL_PAD).sum()
     if torch.is_tensor(num_items_in_batch):
         num_items_in_batch = num_items_in_batch.to(total.device)
     return total / num_items_in_batch

@@ -9,10 +9,14 @@ Public API:
                                                   -- writes each newly selected model to ``run.selected_dir``
     build_trainer(model, tokenizer, training_args, train_dataset, eval_dataset, *, selection,
                   max_source_length, max_target_length, compute_loss=token_sum_loss, optimizers=(None, None),
-                  pad_to_multiple_of=None)
+                  pad_to_multiple_of=None, data_collator=None, eval_data_collator=None,
+                  preprocess_logits=logits_to_predictions)
         -> SynpreTrainer                          -- SynpreCollator, teacher-forced accuracy, the selection
-                                                     callback and a CSV log in ``<output_dir>/metrics.csv``
-    SynpreTrainer                                 -- ``Seq2SeqTrainer`` without the per-step tax below
+                                                     callback and a CSV log in ``<output_dir>/metrics.csv``;
+                                                     a decoder-only model passes its own collators, loss and
+                                                     ``causal_logits_to_predictions`` (recipes/pretrain.py)
+    SynpreTrainer                                 -- ``Seq2SeqTrainer`` without the per-step tax below, and
+                                                     with an evaluation collator of its own (``eval_data_collator``)
     train_and_select(trainer, selection, resume=None) -> Trained(selection, history, seconds, metrics)
                                                   -- trains, evaluates the last step when no evaluation
                                                      saw it, and returns what was selected
@@ -34,6 +38,7 @@ instead of being averaged away) and makes transfers non-blocking from pinned mem
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -106,6 +111,28 @@ def _trainer_class():
         """``Seq2SeqTrainer`` without two per-step costs that buy nothing here (module docstring)."""
 
         _flops_per_token = None
+        #: Batches evaluation and test sets when set (a packed training collator scores several examples
+        #: per row, which breaks per-example exact match); None: the training collator, as the Trainer does.
+        eval_data_collator = None
+
+        def get_eval_dataloader(self, eval_dataset=None):
+            with self._collating_for_evaluation():
+                return super().get_eval_dataloader(eval_dataset)
+
+        def get_test_dataloader(self, test_dataset):
+            with self._collating_for_evaluation():
+                return super().get_test_dataloader(test_dataset)
+
+        @contextlib.contextmanager
+        def _collating_for_evaluation(self):
+            if self.eval_data_collator is None:
+                yield
+                return
+            training, self.data_collator = self.data_collator, self.eval_data_collator
+            try:
+                yield
+            finally:
+                self.data_collator = training
 
         def _get_grad_norm(self, model, grad_norm=None):
             # Without clipping the Trainer would reduce every gradient each step just to log the norm.
@@ -158,30 +185,43 @@ def build_trainer(
     compute_loss=token_sum_loss,
     optimizers=(None, None),
     pad_to_multiple_of: Optional[int] = None,
+    data_collator=None,
+    eval_data_collator=None,
+    preprocess_logits=logits_to_predictions,
 ):
     """A :class:`SynpreTrainer` that evaluates teacher-forced accuracy (no generation) and selects with ``selection``.
 
     ``pad_to_multiple_of`` rounds batch widths up (length buckets), so that ``--torch_compile`` sees a
     bounded number of shapes; unset, it is :data:`COMPILE_LENGTH_BUCKET` under ``torch_compile``.
+
+    The defaults are T5's: a :class:`SynpreCollator` from the tokenizer's ids and the length limits, the
+    argmax as prediction. Another model passes ``data_collator`` (then the limits and
+    ``pad_to_multiple_of`` are its business), ``eval_data_collator`` when evaluation must batch differently
+    (unset: the training one), ``compute_loss`` and ``preprocess_logits`` (a decoder-only model:
+    ``causal_token_sum_loss`` and ``causal_logits_to_predictions``, which shift).
     """
-    if pad_to_multiple_of is None and training_args.torch_compile:
-        pad_to_multiple_of = COMPILE_LENGTH_BUCKET
-    return _trainer_class()(
+    if data_collator is None:
+        if pad_to_multiple_of is None and training_args.torch_compile:
+            pad_to_multiple_of = COMPILE_LENGTH_BUCKET
+        data_collator = SynpreCollator(
+            pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+            max_source_length=max_source_length, max_target_length=max_target_length,
+            decoder_start_token_id=model.config.decoder_start_token_id, pad_to_multiple_of=pad_to_multiple_of,
+        )
+    trainer = _trainer_class()(
         model=model,
         args=training_args,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
-        data_collator=SynpreCollator(
-            pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-            max_source_length=max_source_length, max_target_length=max_target_length,
-            decoder_start_token_id=model.config.decoder_start_token_id, pad_to_multiple_of=pad_to_multiple_of,
-        ),
+        data_collator=data_collator,
         compute_loss_func=compute_loss,
         compute_metrics=token_accuracy_metrics,
-        preprocess_logits_for_metrics=logits_to_predictions,
+        preprocess_logits_for_metrics=preprocess_logits,
         optimizers=optimizers,
         callbacks=[selection, CSVLoggerCallback(Path(training_args.output_dir) / "metrics.csv")],
     )
+    trainer.eval_data_collator = eval_data_collator
+    return trainer
 
 
 @dataclass
