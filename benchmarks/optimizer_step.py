@@ -108,7 +108,11 @@ def main():
 
     models = {name: with_gradients(t5_small(device)) for name in IMPLEMENTATIONS}
     n_params = sum(p.numel() for p in models["hf"].parameters())
-    optimizers = {name: paper_optimizer(m, 0.01, 10_000, implementation=name)[0] for name, m in models.items()}
+    # ours with t5x's factoring, as the committed JSON was measured (the recipes' default factors the two
+    # 32 x 8 relative-position tables too: 512 of 60.5M elements, no measurable difference)
+    optimizers = {name: paper_optimizer(m, 0.01, 10_000, implementation=name,
+                                        min_dim_size_to_factor=128 if name == "synpre" else None)[0]
+                  for name, m in models.items()}
     for name, optimizer in optimizers.items():
         timed_steps(optimizer, device, args.warmup)
     times = {name: [] for name in IMPLEMENTATIONS}

@@ -133,11 +133,11 @@ def test_default_factoring_follows_t5x_formulas():
 
 
 def test_transformers_adafactor_diverges_from_t5x_on_the_small_table():
-    """What ``paper_optimizer``'s default (t5x's 128) changes: HF factors the 32 x heads bias table."""
+    """What t5x's rule (``min_dim_size_to_factor=128``) changes: HF factors the 32 x heads bias table."""
     init = torch.randn(32, 8, generator=torch.Generator().manual_seed(1))
     p_hf, p_ours = torch.nn.Parameter(init.clone()), torch.nn.Parameter(init.clone())
     hf, _ = paper_optimizer(torch.nn.ParameterList([p_hf]), 0.01, implementation="hf")
-    ours, _ = paper_optimizer(torch.nn.ParameterList([p_ours]), 0.01)
+    ours, _ = paper_optimizer(torch.nn.ParameterList([p_ours]), 0.01, min_dim_size_to_factor=128)
     g = torch.Generator().manual_seed(2)
     for _ in range(3):
         grad = torch.randn(32, 8, generator=g) * torch.logspace(-3, 0, 8)  # columns of different scales
@@ -319,9 +319,12 @@ def test_parameters_without_gradients_keep_their_step_as_in_transformers(chunk):
 
 
 # ------------------------------------------------------------------------------------------ API
-def test_factoring_rule_is_t5x_by_default():
+def test_factoring_rule_is_t5x_on_request_and_every_matrix_in_the_recipes():
     small, square, rect = (torch.nn.Parameter(torch.randn(*s)) for s in [(32, 4), (128, 128), (127, 4096)])
-    optimizer, _ = paper_optimizer(torch.nn.ParameterList([small, square, rect]), 0.01)
+    recipes, _ = paper_optimizer(torch.nn.ParameterList([small, square, rect]), 0.01)
+    assert recipes.param_groups[0]["min_dim_size_to_factor"] == 1  # transformers' rule: the validated runs
+    assert Adafactor([small], 0.01).param_groups[0]["min_dim_size_to_factor"] == 128  # the class: t5x's
+    optimizer, _ = paper_optimizer(torch.nn.ParameterList([small, square, rect]), 0.01, min_dim_size_to_factor=128)
     assert optimizer.param_groups[0]["min_dim_size_to_factor"] == 128
     for p in (small, square, rect):
         p.grad = torch.ones_like(p)
