@@ -17,7 +17,8 @@ Public API
 - ``family_of(config_or_model) -> str``: the row a config/model belongs to (by ``model_type``).
 - ``causal_fields(family, overrides, what="--config_overrides") -> dict``: a recipe's ``model:`` block
   (``"width=128,layers=2"`` or a mapping, generic and/or native names) as the family's native config
-  fields, strings typed as the fields they set; unknown names raise naming the closest.
+  fields, strings typed as the fields they set (``rope_theta`` too, for the RoPE families); unknown names
+  raise naming the closest.
 - ``describe_causal(model) -> str``: one line of architecture for a model card.
 - ``PACKING_MODES``, ``packing_modes(model_or_config) -> tuple``: the packing modes of
   :class:`hf_synpre.training.causal_collate.CausalCollator` that the model's attention implementation
@@ -175,7 +176,7 @@ def causal_config(family: str, **fields):
                 raise ValueError(f"the {row.name} family has no {name!r} (it has no config field for it); drop it")
             for target in targets:
                 native[target] = value
-        elif name == "attn_implementation" or hasattr(reference, name):
+        elif _takes(row, reference, name):
             native[name] = value
         else:
             valid = list(GENERIC_FIELDS) + sorted(reference.to_dict())
@@ -237,7 +238,7 @@ def causal_fields(family: str, overrides, what: str = "--config_overrides") -> D
             targets = row.native(name)
             if not targets:
                 raise ValueError(f"{what}: the {row.name} family has no {name!r} (it has no config field for it); drop it")
-        elif name == "attn_implementation" or hasattr(reference, name):
+        elif _takes(row, reference, name):
             targets = (name,)
         else:
             valid = list(GENERIC_FIELDS) + sorted(reference.to_dict())
@@ -245,8 +246,19 @@ def causal_fields(family: str, overrides, what: str = "--config_overrides") -> D
                 f"{what}: {name!r} is not a {row.config_class} field nor one of {GENERIC_FIELDS}{_closest(name, valid)}"
             )
         for target in targets:
-            out[target] = _typed_value(getattr(reference, target, None), value, f"{what}: {name}")
+            default = _ROPE_THETA if target == "rope_theta" else getattr(reference, target, None)
+            out[target] = _typed_value(default, value, f"{what}: {name}")
     return out
+
+
+#: RoPE's base (transformers' default). transformers 5 keeps it inside ``rope_parameters``, a dict that a
+#: ``k=v`` block cannot spell, but the config classes still take ``rope_theta=`` and file it there.
+_ROPE_THETA = 10000.0
+
+
+def _takes(row: CausalFamily, reference, name: str) -> bool:
+    """Whether ``name`` is a field ``causal_config`` passes to the family's config class."""
+    return name == "attn_implementation" or hasattr(reference, name) or (name == "rope_theta" and row.positions == "rope")
 
 
 def _typed_value(reference, value, what: str):

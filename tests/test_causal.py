@@ -366,6 +366,13 @@ def test_a_model_block_becomes_typed_native_fields():
     assert causal_fields("gpt2", {"dropout": "0", "ffn": "256", "n_head": 2}) == {
         "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0, "n_inner": 256, "n_head": 2}
     assert causal_fields("gpt2", "") == {}
+    # RoPE's base lives in transformers 5's rope_parameters dict; rope_theta= still reaches it
+    theta = causal_fields("mistral", "rope_theta=100,vocab=100")
+    assert theta == {"rope_theta": 100.0, "vocab_size": 100}
+    assert causal_config("mistral", **theta, pad_token_id=0, eos_token_id=1, bos_token_id=1).rope_parameters[
+        "rope_theta"] == 100.0
+    with pytest.raises(ValueError, match="'rope_theta' is not a GPT2Config field"):  # learned positions
+        causal_fields("gpt2", "rope_theta=100")
     with pytest.raises(ValueError, match=r"layers='2.5' must be an integer"):
         causal_fields("llama", "layers=2.5")
     with pytest.raises(ValueError, match=r"'n_embed' is not a GPT2Config field.*\(closest: 'n_embd'\)"):

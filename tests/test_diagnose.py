@@ -221,6 +221,12 @@ def test_ablations_change_exactly_what_they_say(trained_like_source):
     a = changed("PPMS + layer norms 1.0")
     assert all(torch.all(p == 1.0) for n, p in a.items() if "layer_norm" in n)
     assert torch.equal(a[rel], b[rel])
+    q = "encoder.block.0.layer.0.SelfAttention.q.weight"
+    wo = "decoder.block.0.layer.2.DenseReluDense.wo.weight"
+    a = changed("PPMS + fresh kernels")
+    assert torch.equal(a[q], f[q]) and torch.equal(a[wo], f[wo]) and torch.equal(a[ln], b[ln]) and torch.equal(a[rel], b[rel])
+    a = changed("PPMS + LN 1.0 + fresh relpos")
+    assert torch.equal(a[q], b[q]) and torch.equal(a[rel], f[rel]) and torch.all(a[ln] == 1.0)
     a = changed("PPMS + all three")
     assert torch.equal(a[rel], src[rel]) and torch.all(a[ln] == 1.0)
     # the Set checkpoint row is the source itself, Random Init the fresh model

@@ -89,6 +89,7 @@ SET = "Set checkpoint"
 #   relpos=fresh:  those tables at the fresh t5x init (Random Init's, same seed)
 #   embedding=set: the fresh N(0, 1) token embedding rescaled to the Set embedding's mean and std
 #   ln=1:          every layer norm scale at 1.0 (the fresh value) instead of N(Set mean, Set std)
+#   kernels=fresh: every attention (q, k, v, o) and MLP kernel at the fresh t5x init (Random Init's, same seed)
 ABLATIONS: Dict[str, Tuple[str, ...]] = {
     "PPMS + Set relpos (copied)": ("relpos=set",),
     "PPMS + fresh relpos": ("relpos=fresh",),
@@ -97,8 +98,12 @@ ABLATIONS: Dict[str, Tuple[str, ...]] = {
     "PPMS + Set relpos + LN 1.0": ("relpos=set", "ln=1"),
     "PPMS + Set relpos + Set-scale emb.": ("relpos=set", "embedding=set"),
     "PPMS + all three": ("relpos=set", "embedding=set", "ln=1"),
+    # a factorial split of what PPMS draws: only its layer norms and relpos tables, or only its kernels
+    "PPMS + fresh kernels": ("kernels=fresh",),
+    "PPMS + LN 1.0 + fresh relpos": ("ln=1", "relpos=fresh"),
 }
-CHANGES = ("relpos=set", "relpos=fresh", "embedding=set", "ln=1")
+CHANGES = ("relpos=set", "relpos=fresh", "embedding=set", "ln=1", "kernels=fresh")
+_KERNEL_ROLES = ("query", "key", "value", "out", "mlp")
 
 # gradient-norm groups: T5_TABLE role -> group
 GRAD_GROUPS = ("embeddings", "attention", "mlp", "layer_norms", "relative_bias")
@@ -202,10 +207,11 @@ def _apply_changes(model, changes, source, statistics, config, seed):
                 for name, p in params.items():
                     if T5_TABLE.role_of(name) == "relpos":
                         p.copy_(source_params[name])
-            elif change == "relpos=fresh":
+            elif change in ("relpos=fresh", "kernels=fresh"):
                 fresh = fresh or dict(build_t5(config, init="t5x", seed=seed).named_parameters())
+                roles = ("relpos",) if change == "relpos=fresh" else _KERNEL_ROLES
                 for name, p in params.items():
-                    if T5_TABLE.role_of(name) == "relpos":
+                    if T5_TABLE.role_of(name) in roles:
                         p.copy_(fresh[name])
             elif change == "embedding=set":
                 # the fresh embedding is N(0, 1) (t5x): standardise it exactly, then give it the Set statistics
