@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Initialise a fresh T5 from a pre-trained model's parameter statistics and save (or push) it.
+"""Initialise a fresh model from a pre-trained model's parameter statistics and save (or push) it.
 
 "Insights into Pre-training via Simpler Synthetic Tasks" (Wu, Li, Liang, NeurIPS 2022), Tables 2 and 3:
 a fresh T5 whose tensors are drawn from the per-tensor mean and std of a pre-trained T5 ("Per Param
@@ -7,6 +7,12 @@ Mean/SD") keeps about 39 % of the benefit of natural pre-training. This script t
 checkpoint, a statistics file, or a Hub id), a scheme and a seed, and writes a ready-to-fine-tune model
 directory: ``model.safetensors``, ``config.json``, the source's tokenizer if it has one, the source's
 statistics (``source_parameter_statistics.json``) and a model card (``README.md``).
+
+The model is of the source's family: a T5 source gives a ``T5ForConditionalGeneration`` (t5x "Random
+Init" for the tensors the scheme leaves); a decoder-only source (``model_type`` llama, qwen2, mistral or
+gpt2, e.g. a ``recipes/pretrain.py --family llama`` run) gives that family's ``*ForCausalLM``
+(``AutoModelForCausalLM``, transformers' own init for the tensors the scheme leaves). ``--config_name``
+may name a config of either kind.
 
 Run it (after ``pip install -e .`` in the repository root):
 
@@ -78,7 +84,8 @@ class InitArguments:
             "help": "The paper's scheme name (e.g. 'Per Param Mean/SD', 'Whole Model Scale') or its t5x init_id."
         },
     )
-    seed: int = field(default=0, metadata={"help": "Seed of the fresh t5x init and of the draws."})
+    seed: int = field(default=0, metadata={"help": "Seed of the fresh init (t5x for T5, transformers' for a "
+                                                     "decoder-only family) and of the draws."})
     value: float | None = field(
         default=None,
         metadata={"help": "The constant for 'Pre-attn LN Constant' (Table 3; default 0.4). Other schemes reject it."},
@@ -86,8 +93,9 @@ class InitArguments:
     config_name: str | None = field(
         default=None,
         metadata={
-            "help": "Target T5 config (name, path or Hub id) if it should differ from the source's, e.g. a "
-            "wider model. Required when there is no source or the source carries no config."
+            "help": "Target config (name, path or Hub id; T5 or a decoder-only family: llama, qwen2, mistral, "
+            "gpt2) if it should differ from the source's, e.g. a wider model. Required when there is no source "
+            "or the source carries no config."
         },
     )
     revision: str | None = field(default=None, metadata={"help": "Hub revision of --source."})
@@ -200,7 +208,19 @@ def model_card(model, statistics: ParameterStatistics | None, scheme: Scheme, in
     read_from = init_args.source if init_args.source and init_args.source != source else None
     rows = statistics_table(model, statistics, scheme)
     c = model.config
-    variant = "v1.1 (gated MLP)" if c.is_gated_act else "v1.0"
+    causal = c.model_type != "t5"
+    if causal:
+        from hf_synpre.modeling_causal import describe_causal, family_of
+
+        family = family_of(model)
+        architecture = describe_causal(model)
+        fresh_init = ("transformers' own initialisation (`_init_weights`, as "
+                      "`hf_synpre.modeling_causal.build_causal_lm`)")
+    else:
+        variant = "v1.1 (gated MLP)" if c.is_gated_act else "v1.0"
+        architecture = (f"T5 ({variant}; d_model {c.d_model}, {c.num_layers}+{c.num_decoder_layers} layers, "
+                        f"d_ff {c.d_ff}, {c.num_heads} heads)")
+        fresh_init = "the t5x default (\"Random Init\") initialisation"
     scheme_line = scheme.name + (f" (`{scheme.init_id}`)" if scheme.init_id else f", value {scheme.value:g}")
     flags = [f"--scheme {scheme.name!r}", f"--seed {init_args.seed}", f"--output_dir {out_args.output_dir}"]
     if init_args.source:
@@ -225,13 +245,11 @@ def model_card(model, statistics: ParameterStatistics | None, scheme: Scheme, in
         ("what the scheme does", scheme.description),
         ("seed", init_args.seed),
     ]
-    kept = ("Every tensor outside the scheme's groups, the token embedding included, has the t5x default "
-            "(\"Random Init\") initialisation."
+    kept = (f"Every tensor outside the scheme's groups, the token embedding included, has {fresh_init}."
             + (f" The source statistics are in `{SOURCE_STATISTICS_FILENAME}`." if statistics else ""))
     return cards.model_card(
         name,
-        summary=f"A **freshly initialised, untrained** T5 ({variant}; d_model {c.d_model}, "
-        f"{c.num_layers}+{c.num_decoder_layers} layers, d_ff {c.d_ff}, {c.num_heads} heads), made by `hf_synpre` "
+        summary=f"A **freshly initialised, untrained** {architecture}, made by `hf_synpre` "
         f"following {cards.paper_link()}, Tables 2 and 3. Start fine-tuning from it the way you would from a "
         "pre-trained checkpoint.",
         details=details,
@@ -246,6 +264,7 @@ def model_card(model, statistics: ParameterStatistics | None, scheme: Scheme, in
         reproduce="python recipes/from_statistics.py " + " ".join(flags),
         base_model=cards.hub_model_id(source),
         tags=["parameter-statistics-init"],
+        **(dict(model_type=family, pipeline_tag="text-generation") if causal else {}),
     )
 
 

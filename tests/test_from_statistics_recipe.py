@@ -174,3 +174,33 @@ def test_push_arguments_are_checked_before_any_work(tmp_path, monkeypatch):
     monkeypatch.setattr(huggingface_hub, "get_token", lambda: TOKEN)
     assert validate("--push_to_hub").hub_model_id == "my-model"
     assert validate("--push_to_hub", "--hub_model_id", "me/ok").hub_model_id == "me/ok"
+
+
+@pytest.mark.parametrize("family", ["llama", "gpt2"])
+def test_recipe_initialises_a_decoder_only_source_as_its_own_family(family, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from hf_synpre.modeling_causal import build_causal_lm, tiny_causal_config
+
+    source = tmp_path / "source"
+    model = build_causal_lm(tiny_causal_config(family, layers=2, width=32, heads=4, ffn=64, vocab=100), seed=1)
+    with torch.no_grad():
+        for i, p in enumerate(model.parameters()):
+            p.mul_(1 + 0.1 * (i % 3)).add_(0.05)
+    model.save_pretrained(source)
+    out = tmp_path / "out"
+    recipe.main(["--source", str(source), "--scheme", "Per Layer Scale", "--seed", "2", "--output_dir", str(out)])
+    saved = AutoModelForCausalLM.from_pretrained(out)
+    assert type(saved) is type(model)
+    expected = from_statistics(str(source), "Per Layer Scale", seed=2)
+    for (name, x), y in zip(expected.named_parameters(), saved.parameters()):
+        assert torch.equal(x, y), name
+    card = (out / "README.md").read_text()
+    for needle in ("pipeline_tag: text-generation", f"- {family}", f"({family}, decoder-only)",
+                   "transformers' own initialisation", "decoder layer 1: attention and MLP kernels"):
+        assert needle in card, needle
+    constant = tmp_path / "constant"
+    recipe.main(["--scheme", "Pre-attn LN Constant", "--value", "0.3", "--config_name", str(source),
+                 "--output_dir", str(constant)])
+    norm = "model.layers.1.input_layernorm.weight" if family == "llama" else "transformer.h.1.ln_1.weight"
+    assert torch.all(AutoModelForCausalLM.from_pretrained(constant).get_parameter(norm) == 0.3)

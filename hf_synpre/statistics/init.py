@@ -1,10 +1,15 @@
-"""Initialise a T5 from parameter statistics: the paper's third finding (Tables 2 and 3).
+"""Initialise a fresh model from parameter statistics: the paper's third finding (Tables 2 and 3).
 
 Public API
 ----------
 - ``from_statistics(source, scheme="Per Param Mean/SD", config=None, seed=0, *, value=None, revision=None,
-  table=None)``: a fresh ``T5ForConditionalGeneration`` (t5x "Random Init"), then every tensor in the
-  scheme's groups re-drawn from the source's statistics.
+  table=None)``: a fresh model of the source's family (or of ``config``'s), then every tensor in the
+  scheme's groups re-drawn from the source's statistics. T5 (``model_type`` ``t5``): a
+  ``T5ForConditionalGeneration`` with the t5x "Random Init". Decoder-only families (``llama``, ``qwen2``,
+  ``mistral``, ``gpt2``; ``hf_synpre.modeling_causal.CAUSAL_FAMILIES``): the family's ``*ForCausalLM``
+  with transformers' own init, exactly ``build_causal_lm(config, seed)``. This is the one call that
+  builds a statistics-initialised model of any family from a source path, a scheme and a seed
+  (``--model from_statistics:<source>[:<scheme>]``); ``model.config.model_type`` says which family.
 - ``initialize_from_statistics_(model, statistics, scheme, *, seed=None, generator=None, value=None,
   table=None)``: the same, in place, on a model you built yourself.
 
@@ -15,19 +20,24 @@ for fan-in (the paper only used same-size models; a warning says so); a shallowe
 first layers. Where the source has no counterpart (layers a deeper target adds, ``wi`` vs
 ``wi_0``/``wi_1`` between v1.0 and v1.1) per-tensor and per-layer schemes raise ``ValueError`` naming
 the tensors instead of inventing a rule; pooled schemes and "Pre-attn LN Constant" stay defined.
+Statistics only transfer within one ``model_type`` (a Qwen2 source does not feed a Llama target), and a
+``model_type`` without a ``ParameterTable`` is a one-line ``ValueError`` naming the known ones.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
 from ..modeling import as_t5_config, new_t5, t5x_init_
+from ..modeling_causal import CAUSAL_FAMILIES, build_causal_lm
 from .compute import ParameterStatistics, load_statistics
-from .schemes import Scheme, get_scheme, group_parameters, source_members, source_roles
+from .schemes import Scheme, get_scheme, group_parameters, source_members, source_roles, source_statistics
 from .tables import ParameterTable, table_for
 
 __all__ = ["from_statistics", "initialize_from_statistics_"]
@@ -86,6 +96,7 @@ def _plan(groups, statistics, scheme, table, model) -> list[tuple[str, float, fl
             f"The source is a {statistics.model_type!r} model but the target is {target_type!r}: "
             "statistics only transfer between models of one architecture."
         )
+    statistics = source_statistics(statistics, table)
     roles = source_roles(statistics.tensors, table)
     if not roles:
         raise ValueError(
@@ -132,7 +143,7 @@ def _missing_message(scheme, missing, statistics, model) -> str:
     )
     source_config, target_config = statistics.config or {}, getattr(model, "config", None)
     if target_config is not None and source_config:
-        for key in ("num_layers", "num_decoder_layers", "feed_forward_proj"):
+        for key in ("num_layers", "num_decoder_layers", "feed_forward_proj", "num_hidden_layers", "n_layer"):
             if key in source_config and source_config[key] != getattr(target_config, key, None):
                 message += f" Source {key}={source_config[key]!r}, target {key}={getattr(target_config, key)!r}."
     return (
@@ -152,7 +163,7 @@ def from_statistics(
     revision: str | None = None,
     table: ParameterTable | None = None,
 ):
-    """A fresh ``T5ForConditionalGeneration`` initialised from ``source``'s parameter statistics.
+    """A fresh model initialised from ``source``'s parameter statistics: T5 or a decoder-only family.
 
     Args:
         source: a model, a state dict, a ``ParameterStatistics``, a statistics ``.json`` file, a
@@ -160,10 +171,15 @@ def from_statistics(
             May be ``None`` for "Pre-attn LN Constant", which uses no statistics (then pass ``config``).
         scheme: a paper name ("Per Param Mean/SD", ...), an original ``init_id`` or Table 3's
             ``"pre_self_attn_ln-V---pre_cross_attn_ln-V"``; see ``SCHEMES``.
-        config: the target architecture (``T5Config``, dict or name/path); defaults to the source's.
-            It may be wider or deeper than the source where the scheme allows (this module's docstring).
-        seed: the fresh t5x init and the draws both come from ``torch.Generator().manual_seed(seed)``,
-            so ``build_t5(config, "t5x", seed)`` equals this model on every tensor the scheme leaves.
+        config: the target architecture (a config object, a dict or a name/path); defaults to the
+            source's. Its ``model_type`` picks the model: ``t5`` (a dict without ``model_type`` is T5
+            fields) or a causal family. It may be wider or deeper than the source where the scheme allows
+            (this module's docstring).
+        seed: the fresh init and the draws both use ``seed``: T5 gets the t5x init from
+            ``torch.Generator().manual_seed(seed)`` and the draws continue that generator, so
+            ``build_t5(config, "t5x", seed)`` equals this model on every tensor the scheme leaves; a
+            causal family is ``build_causal_lm(config, seed)`` (transformers' init), then drawn from a
+            fresh ``torch.Generator().manual_seed(seed)``. The global torch RNG is left alone.
         value: the constant of "Pre-attn LN Constant" (default 0.4).
         revision: Hub revision of ``source``.
         table: the ``ParameterTable`` (default: the one for the target's ``model_type``).
@@ -176,16 +192,49 @@ def from_statistics(
         if statistics is None or statistics.config is None:
             raise ValueError(
                 "No target config: the source carries none (a state dict, a bare .safetensors file or no source). "
-                "Pass config= (a T5Config, a dict or a config name)."
+                "Pass config= (a T5Config or a causal family's config, a dict or a config name)."
             )
-        if statistics.model_type not in (None, "t5"):
-            raise ValueError(
-                f"The source is a {statistics.model_type!r} model; from_statistics builds T5 models. "
-                "Pass a T5 source or a T5 config."
-            )
+        if statistics.model_type is not None:
+            table_for(statistics.model_type)  # a model_type without a table: the one-line error, first
         config = statistics.config
-    config = as_t5_config(config)
-    generator = torch.Generator().manual_seed(seed)
-    model = new_t5(config, seed)
-    t5x_init_(model, generator=generator)
+    config = _target_config(config)
+    if config.model_type == "t5":
+        generator = torch.Generator().manual_seed(seed)
+        model = new_t5(config, seed)
+        t5x_init_(model, generator=generator)
+    else:
+        model = build_causal_lm(config, seed=seed)  # transformers' own _init_weights, as a fresh run gets
+        generator = torch.Generator().manual_seed(seed)
     return initialize_from_statistics_(model, statistics, scheme, generator=generator, table=table)
+
+
+_CAUSAL_MODEL_TYPES = {row.model_type for row in CAUSAL_FAMILIES.values()}
+
+
+def _target_config(config: Any):
+    """``config`` as a config object: a causal family's by ``model_type``, else a ``T5Config`` (as before)."""
+    from transformers import PretrainedConfig
+
+    if isinstance(config, os.PathLike):
+        config = str(config)
+    if isinstance(config, PretrainedConfig):
+        model_type = config.model_type
+    elif isinstance(config, Mapping):
+        model_type = config.get("model_type")
+    elif isinstance(config, str):
+        model_type = PretrainedConfig.get_config_dict(config)[0].get("model_type")
+    else:
+        model_type = None  # as_t5_config names the accepted types
+    if model_type in _CAUSAL_MODEL_TYPES:
+        from transformers import AutoConfig
+        from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+        if isinstance(config, PretrainedConfig):
+            return config
+        if isinstance(config, Mapping):
+            return CONFIG_MAPPING[model_type].from_dict(dict(config))
+        return AutoConfig.from_pretrained(config)
+    if model_type not in (None, "t5"):
+        table_for(model_type)  # no table: the one-line error
+        raise ValueError(f"from_statistics builds T5 and {sorted(_CAUSAL_MODEL_TYPES)} models, not {model_type!r}.")
+    return as_t5_config(config)

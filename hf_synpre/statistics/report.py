@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from torch import nn
 
 from .compute import ParameterStatistics, compute_statistics
-from .schemes import Scheme, get_scheme, group_parameters, source_members, source_roles
+from .schemes import Scheme, get_scheme, group_parameters, source_members, source_roles, source_statistics
 from .tables import ParameterTable, table_for
 
 __all__ = ["statistics_table", "to_markdown"]
@@ -37,6 +37,7 @@ def statistics_table(
     table = table or table_for(model)
     groups = group_parameters(model, scheme, table)
     produced = compute_statistics({n: p for n, p in model.named_parameters()})
+    statistics = source_statistics(statistics, table) if statistics else None
     roles = source_roles(statistics.tensors, table) if statistics else {}
     rows = []
     for group in groups:

@@ -6,14 +6,32 @@ Public API
   ``init_id`` and Table 3's ``pre_self_attn_ln-V---pre_cross_attn_ln-V`` flag.
 - ``Scheme``, ``GroupSpec``; ``DEFAULT_PRE_ATTN_LN_VALUE`` (0.4, Table 3).
 - ``group_parameters(model_or_names, scheme, table=None) -> list[ParameterGroup]``.
+- ``source_statistics(statistics, table)``: the statistics under the table's names (a base-model
+  checkpoint's names get the table's ``source_prefix``).
 - ``source_roles(names, table)`` and ``source_members(group, roles, table)``: which source
   tensors feed a group (shared by ``hf_synpre.statistics.init`` and ``.report``).
 
 ``mean_std`` draws every tensor of a group from N(pooled mean, pooled std), layer norms included.
 ``scale`` sets every layer norm of a group to the constant pooled mean and draws the other tensors
 from N(0, pooled std). Pooled = over all elements of all the group's tensors, so big tensors dominate.
-The token embedding (and an untied v1.1 ``lm_head``) is never touched; every tensor outside the
-scheme's groups keeps the fresh t5x init, exactly as in the original (nothing else is copied).
+The token embedding (and an untied v1.1 or Llama ``lm_head``) is never touched; every tensor outside the
+scheme's groups keeps the fresh init (t5x's for T5, transformers' for a decoder-only family), exactly as
+in the original (nothing else is copied).
+
+Decoder-only families (``LLAMA_TABLE``, ``GPT2_TABLE``) run every scheme unchanged; a group whose roles a
+family lacks is simply absent (no ``relpos`` or cross attention in Llama or GPT-2; no ``qkv`` or
+``position_embedding`` in T5), and a scheme that finds no tensor at all is an error. What they add:
+
+- ``qkv`` (GPT-2's fused ``c_attn``) counts as an attention kernel wherever ``query``/``key``/``value``
+  do, and has its own pooled group in "Across Layers Scale"; ``position_embedding`` (GPT-2's ``wpe``)
+  goes wherever ``relpos`` goes, with its own group where relpos has one.
+- Biases (Qwen2's q/k/v, GPT-2's Conv1D and LayerNorm biases; T5 has none): every group of a
+  statistics scheme is followed by the same group over its roles' biases (role ``<role>_bias``, same
+  pooling: per tensor, per layer or all), so a scheme that draws a module's weights draws its biases
+  too, from the biases' own statistics (``mean_std``: N(their pooled mean, std)), never pooled with
+  weights. Under ``scale`` a layer-norm bias is a layer norm (t5x's ``'norm' in name`` rule): a
+  constant, its own pooled mean; other biases are N(0, pooled std). "Pre-attn LN Constant" sets
+  layer-norm scales only (``GroupSpec.biases=False``): GPT-2's ``ln_1.bias`` keeps its fresh zeros.
 """
 
 from __future__ import annotations
@@ -28,6 +46,7 @@ from typing import Any
 
 from torch import nn
 
+from .compute import ParameterStatistics
 from .tables import T5_TABLE, ParameterTable, table_for
 
 __all__ = [
@@ -40,6 +59,7 @@ __all__ = [
     "group_parameters",
     "source_members",
     "source_roles",
+    "source_statistics",
 ]
 
 #: Table 3's default (``table3_pre_attn_ln_exp.sh``: ``init_pre_attn_ln_value=0.4``).
@@ -47,9 +67,10 @@ DEFAULT_PRE_ATTN_LN_VALUE = 0.4
 
 _PRE_ATTN_LN = ("pre_self_attention_layer_norm", "pre_cross_attention_layer_norm")
 _LAYER_NORMS = _PRE_ATTN_LN + ("pre_mlp_layer_norm", "final_layer_norm")
-_QKVO = ("query", "key", "value", "out")
+_QKVO = ("query", "key", "value", "qkv", "out")  # qkv: GPT-2's fused c_attn
 _KERNELS = _QKVO + ("mlp",)
-_ALL = ("relpos",) + _KERNELS + _LAYER_NORMS
+_POSITIONS = ("relpos", "position_embedding")  # position_embedding: GPT-2's wpe
+_ALL = _POSITIONS + _KERNELS + _LAYER_NORMS
 
 
 @dataclass(frozen=True)
@@ -61,11 +82,18 @@ class GroupSpec:
         pool: ``"param"`` (one group per tensor), ``"layer"`` (one per stack and layer index) or
             ``"all"`` (one group for the whole model: encoder and decoder, self and cross attention).
         label: a name for tables and messages.
+        biases: whether the group is followed by the same group over its roles' biases (roles
+            ``<role>_bias``; the module docstring). Off for Table 3's constant, which sets scales.
     """
 
     roles: tuple[str, ...]
     pool: str
     label: str
+    biases: bool = True
+
+    @property
+    def bias_roles(self) -> tuple[str, ...]:
+        return tuple(r + "_bias" for r in self.roles) if self.biases else ()
 
     def __post_init__(self):
         if self.pool not in ("param", "layer", "all"):
@@ -127,8 +155,10 @@ SCHEMES: dict[str, Scheme] = {
                 GroupSpec(_KERNELS, "all", "attention and MLP kernels"),
                 GroupSpec(_LAYER_NORMS, "all", "layer norms"),
                 GroupSpec(("relpos",), "all", "relative position biases"),
+                GroupSpec(("position_embedding",), "all", "position embeddings"),
             ),
-            "3 pooled groups: kernels <- N(0, std), layer norms <- mean, relpos <- N(0, std)",
+            "pooled over the whole model (T5: 3 groups): kernels <- N(0, std), layer norms <- mean, "
+            "relpos / wpe <- N(0, std)",
         ),
         Scheme(
             "Pre-attn LN Per Param Scale",
@@ -145,14 +175,16 @@ SCHEMES: dict[str, Scheme] = {
                 GroupSpec(("query",), "all", "attention query"),
                 GroupSpec(("key",), "all", "attention key"),
                 GroupSpec(("value",), "all", "attention value"),
+                GroupSpec(("qkv",), "all", "attention query/key/value (fused)"),
                 GroupSpec(("out",), "all", "attention out"),
                 GroupSpec(("mlp",), "all", "MLP kernels"),
                 GroupSpec(("pre_mlp_layer_norm",), "all", "pre-MLP layer norms"),
                 GroupSpec(_PRE_ATTN_LN, "all", "pre-attention layer norms"),
                 GroupSpec(("final_layer_norm",), "all", "final layer norms"),
                 GroupSpec(("relpos",), "all", "relative position biases"),
+                GroupSpec(("position_embedding",), "all", "position embeddings"),
             ),
-            "9 groups pooled across layers and stacks",
+            "one group per kind of tensor, pooled across layers and stacks (T5: 9 groups)",
         ),
         Scheme(
             "Per Layer Scale",
@@ -161,9 +193,9 @@ SCHEMES: dict[str, Scheme] = {
             (
                 GroupSpec(_KERNELS, "layer", "attention and MLP kernels"),
                 GroupSpec(_PRE_ATTN_LN + ("pre_mlp_layer_norm",), "layer", "layer norms"),
-                GroupSpec(("final_layer_norm", "relpos"), "param", "non-layer tensors"),
+                GroupSpec(("final_layer_norm",) + _POSITIONS, "param", "non-layer tensors"),
             ),
-            "per layer: kernels <- N(0, pooled std), layer norms <- pooled mean; final LNs, relpos per tensor",
+            "per layer: kernels <- N(0, pooled std), layer norms <- pooled mean; final LNs, relpos / wpe per tensor",
         ),
         Scheme(
             "Pre-MLP LN Per Param Scale",
@@ -190,7 +222,7 @@ SCHEMES: dict[str, Scheme] = {
             "Pre-attn LN Constant",
             None,
             "constant",
-            (GroupSpec(_PRE_ATTN_LN, "all", "pre-attention layer norms"),),
+            (GroupSpec(_PRE_ATTN_LN, "all", "pre-attention layer norms", biases=False),),
             "Table 3: every pre-attention layer norm <- a constant; no source, everything else fresh",
             value=DEFAULT_PRE_ATTN_LN_VALUE,
         ),
@@ -305,36 +337,18 @@ def group_parameters(
         )
     groups: list[ParameterGroup] = []
     for spec in scheme.groups:
-        bad = [r for r in spec.roles if r in table.never_touched]
+        bad = [r for r in spec.roles + spec.bias_roles if r in table.never_touched]
         if bad:
             raise ValueError(f"Scheme {scheme.name!r} would draw {bad}, which the table marks as never touched.")
-        members: dict[Any, list[str]] = {}
-        for name in names:
-            if roles[name] not in spec.roles:
-                continue
-            if spec.pool == "param":
-                key = name
-            elif spec.pool == "layer":
-                key = table.layer_of(name)
-                if key is None:
-                    raise ValueError(f"{name} has role {roles[name]!r} but no layer index: cannot group it per layer.")
-            else:
-                key = None
-            members.setdefault(key, []).append(name)
-        for key, group_names in members.items():
-            is_norm = [roles[n] in table.layer_norm_roles for n in group_names]
-            if any(is_norm) and not all(is_norm):
-                raise ValueError(f"Scheme {scheme.name!r} group {spec.label!r} mixes layer norms with other tensors.")
-            groups.append(
-                ParameterGroup(
-                    label=_group_label(spec, key),
-                    names=tuple(group_names),
-                    roles=spec.roles,
-                    pool=spec.pool,
-                    key=key,
-                    is_layer_norm=all(is_norm),
-                )
-            )
+        groups += _groups_of(spec, spec.roles, spec.label, names, roles, table, scheme)
+        if spec.bias_roles:  # the same group over the biases, never pooled with the weights
+            groups += _groups_of(spec, spec.bias_roles, f"biases of {spec.label}", names, roles, table, scheme)
+    if not groups:
+        wanted = sorted({r for spec in scheme.groups for r in spec.roles})
+        raise ValueError(
+            f"Scheme {scheme.name!r} draws roles {wanted}, and the {table.model_type!r} parameter table gives "
+            "none of them to a parameter of this model."
+        )
     seen: dict[str, str] = {}
     for group in groups:
         for name in group.names:
@@ -344,16 +358,65 @@ def group_parameters(
     return groups
 
 
-def _group_label(spec: GroupSpec, key) -> str:
-    if spec.pool == "param":
+def _groups_of(spec, spec_roles, label, names, roles, table, scheme) -> list[ParameterGroup]:
+    """The groups of ``spec``'s pooling over the parameters whose role is in ``spec_roles``."""
+    members: dict[Any, list[str]] = {}
+    for name in names:
+        if roles[name] not in spec_roles:
+            continue
+        if spec.pool == "param":
+            key = name
+        elif spec.pool == "layer":
+            key = table.layer_of(name)
+            if key is None:
+                raise ValueError(f"{name} has role {roles[name]!r} but no layer index: cannot group it per layer.")
+        else:
+            key = None
+        members.setdefault(key, []).append(name)
+    groups = []
+    for key, group_names in members.items():
+        is_norm = [roles[n] in table.layer_norm_roles for n in group_names]
+        if any(is_norm) and not all(is_norm):
+            raise ValueError(f"Scheme {scheme.name!r} group {label!r} mixes layer norms with other tensors.")
+        groups.append(
+            ParameterGroup(
+                label=_group_label(spec.pool, label, key),
+                names=tuple(group_names),
+                roles=tuple(spec_roles),
+                pool=spec.pool,
+                key=key,
+                is_layer_norm=all(is_norm),
+            )
+        )
+    return groups
+
+
+def _group_label(pool: str, label: str, key) -> str:
+    if pool == "param":
         return key
-    if spec.pool == "layer":
-        return f"{key[0]} layer {key[1]}: {spec.label}"
-    return spec.label
+    if pool == "layer":
+        return f"{key[0]} layer {key[1]}: {label}"
+    return label
 
 
 def _roles(names: Iterable[str], table: ParameterTable) -> dict[str, str | None]:
     return {n: table.role_of(n) for n in names}
+
+
+def source_statistics(statistics: ParameterStatistics, table: ParameterTable) -> ParameterStatistics:
+    """``statistics`` under the names of the table's model (``ParameterTable.canonical_name``).
+
+    A base-model checkpoint (the Hub's ``gpt2`` is a ``GPT2Model``: ``h.0.ln_1.weight``) then feeds a
+    ``GPT2LMHeadModel`` (``transformer.h.0.ln_1.weight``). Returned as is when no name changes; a
+    name is never renamed onto one the source already has.
+    """
+    renamed = {}
+    for name, stats in statistics.tensors.items():
+        new = table.canonical_name(name)
+        renamed[new if new not in statistics.tensors else name] = stats
+    if list(renamed) == list(statistics.tensors):
+        return statistics
+    return dataclasses.replace(statistics, tensors=renamed)
 
 
 def source_roles(names: Iterable[str], table: ParameterTable) -> dict[str, str]:
