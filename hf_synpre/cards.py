@@ -231,24 +231,10 @@ def pretraining_card(selection: Mapping, model, data_args, training_args, mixtur
         scored = "against the targets, EOS included"
         causal_rows, extra = [], {}
     else:
-        from .modeling_causal import CAUSAL_FAMILIES, family_of
-
-        family = family_of(model)
-        sep = causal.get("separator")
-        prompt = "inputs + targets + EOS" if sep is None else f"inputs + `{sep}` + targets + EOS"
-        added = ", ".join(f"`{t}`" for t in causal.get("added") or ()) or "none"
-        summary = (f"A decoder-only {CAUSAL_FAMILIES[family].model_class} (family `{family}`) pre-trained on "
-                   f"{what}**{tasks}** with `hf_synpre`, following {paper_link()} (which pre-trained T5).\n"
-                   f"Each example is one sequence, {prompt}; prompt it with the input ids"
-                   + ("" if sep is None else f" followed by `{sep}`") + " and let it generate the answer up to EOS.")
+        family, model_class, how, causal_rows = _causal_format(model, causal)
+        summary = (f"A decoder-only {model_class} (family `{family}`) pre-trained on "
+                   f"{what}**{tasks}** with `hf_synpre`, following {paper_link()} (which pre-trained T5).\n{how}")
         scored = "of the answer only (targets and EOS; the logits at t predict token t + 1)"
-        causal_rows = [
-            ("family", family),
-            ("format", f"{prompt}; loss and accuracy on targets + EOS only"),
-            ("separator", "none" if sep is None else f"`{sep}` (id {causal.get('separator_id')})"),
-            ("tokens added to the tokenizer", added),
-            ("training packing", causal.get("packing", "none")),
-        ]
         extra = dict(model_type=family, pipeline_tag="text-generation")
     return model_card(
         name,
@@ -278,11 +264,38 @@ def pretraining_card(selection: Mapping, model, data_args, training_args, mixtur
     )
 
 
+def _causal_format(model, causal: Mapping):
+    """What a decoder-only model's card says of its format: ``(family, model class, how to prompt it, detail
+    rows)``. ``causal``: ``{"separator", "separator_id", "added", "packing"}`` (``pretraining_card``)."""
+    from .modeling_causal import CAUSAL_FAMILIES, family_of
+
+    family = family_of(model)
+    sep = causal.get("separator")
+    prompt = "inputs + targets + EOS" if sep is None else f"inputs + `{sep}` + targets + EOS"
+    added = ", ".join(f"`{t}`" for t in causal.get("added") or ()) or "none"
+    how = (f"Each example is one sequence, {prompt}; prompt it with the input ids"
+           + ("" if sep is None else f" followed by `{sep}`") + " and let it generate the answer up to EOS.")
+    rows = [
+        ("family", family),
+        ("format", f"{prompt}; loss and accuracy on targets + EOS only"),
+        ("separator", "none" if sep is None else f"`{sep}` (id {causal.get('separator_id')})"),
+        ("tokens added to the tokenizer", added),
+        ("training packing", causal.get("packing", "none")),
+    ]
+    return family, CAUSAL_FAMILIES[family].model_class, how, rows
+
+
 def finetuning_card(results: Mapping, model, task, eval_steps: int, command: str, name: str):
     """``recipes/finetune.py``'s selected model: where it started, the selection, the test metrics;
     model-index = the selection metric (validation) and the test metrics. ``results`` is the recipe's
-    ``finetune_results.json`` so far (no ``test`` yet while training)."""
+    ``finetune_results.json`` so far (no ``test`` yet while training).
+
+    A decoder-only model (``results["model"]["family"]``, with the prompt format in ``results["format"]``:
+    ``separator``, ``separator_id``, ``added_tokens``, ``packing``) gets the family's card, as
+    ``pretraining_card`` writes it: ``pipeline_tag: text-generation``, the family as a tag, the format."""
     info = results["model"]
+    fmt = results.get("format") if info.get("family") else None
+    task_type = "text2text-generation" if fmt is None else "text-generation"
     if info["kind"] == "from_scratch":
         start = f"Random Init (`{info['init']}` initialisation, no pre-training)"
     elif info["kind"] == "from_statistics":
@@ -292,7 +305,8 @@ def finetuning_card(results: Mapping, model, task, eval_steps: int, command: str
             "all weights loaded" if info["transfer_embeddings"] else "all weights but the token embeddings loaded")
     sel = results["selection"]
     dataset = getattr(task, "hub_id", None) or task.name
-    evals = [eval_result("token_accuracy", sel["validation_token_accuracy"], dataset=dataset, dataset_name=task.name)]
+    evals = [eval_result("token_accuracy", sel["validation_token_accuracy"], dataset=dataset, dataset_name=task.name,
+                         task_type=task_type)]
     details = [
         ("start", start),
         ("selected step", f"{sel['step']} of {results['steps']} (best validation token accuracy)"),
@@ -303,10 +317,10 @@ def finetuning_card(results: Mapping, model, task, eval_steps: int, command: str
         split = test["split"]
         details.append((f"{split} teacher-forced token accuracy", f"{test['teacher_forced']['token_accuracy']:.4f}"))
         evals.append(eval_result("teacher_forced_token_accuracy", test["teacher_forced"]["token_accuracy"],
-                                 dataset=dataset, dataset_name=task.name, split=split))
+                                 dataset=dataset, dataset_name=task.name, split=split, task_type=task_type))
         if "decoding" in test:
             details += [(f"{split} {k}", f"{v:.2f}") for k, v in test["metrics"].items()]
-            evals += [eval_result(k, v, dataset=dataset, dataset_name=task.name, split=split)
+            evals += [eval_result(k, v, dataset=dataset, dataset_name=task.name, split=split, task_type=task_type)
                       for k, v in test["metrics"].items()]
             dec = test["decoding"]
             how = ("greedy" if dec["num_beams"] == 1
@@ -318,9 +332,10 @@ def finetuning_card(results: Mapping, model, task, eval_steps: int, command: str
     else:
         details.append(("test", "(not decoded yet: training in progress)"))
     hp = results["hyperparameters"]
+    loss = f"z-loss {hp['z_loss']}" if fmt is None else "loss summed over targets + EOS, no z-loss"
     details += [
         ("optimiser", f"{hp['optimizer']}, learning rate {hp['learning_rate']}, batch {hp['batch_size']}, "
-                      f"dropout {hp['dropout_rate']}, z-loss {hp['z_loss']}"),
+                      f"dropout {hp['dropout_rate']}, {loss}"),
         ("lengths", f"inputs {hp['max_source_length']}, targets {hp['max_target_length']} tokens (EOS included; "
                     "longer ones truncated)"),
         ("model", _architecture(model)),
@@ -329,20 +344,34 @@ def finetuning_card(results: Mapping, model, task, eval_steps: int, command: str
     ]
     round_trip = ("Metrics compare predictions with the targets as the tokenizer round-trips them "
                   "(`decode(encode(target))`), as T5 did. " if task.metric_on_decoded_targets else "")
+    protocol = (f"following the protocol of {paper_link()}: constant-LR Adafactor, teacher-forced validation token "
+                f"accuracy every {eval_steps} steps, and the task metric decoded with the model of the best "
+                "validation accuracy.")
+    if fmt is None:
+        summary, scored, extra = f"A T5 fine-tuned on **{task.name}** ({task.description}) with `hf_synpre`'s " \
+            f"`recipes/finetune.py`, {protocol}", "against the target tokens, EOS included", {}
+    else:
+        family, model_class, how, rows = _causal_format(model, {
+            "separator": fmt.get("separator"), "separator_id": fmt.get("separator_id"),
+            "added": fmt.get("added_tokens"), "packing": fmt.get("packing")})
+        summary = (f"A decoder-only {model_class} (family `{family}`) fine-tuned on **{task.name}** ({task.description}) "
+                   f"with `hf_synpre`'s `recipes/finetune.py`, {protocol}\n{how} (The task metric was decoded "
+                   "greedily, the prompts left-padded.)")
+        scored = "at t against the target token at t + 1 (targets and EOS only)"
+        details[1:1] = rows
+        extra = dict(model_type=family, pipeline_tag="text-generation")
     return model_card(
         name,
-        summary=f"A T5 fine-tuned on **{task.name}** ({task.description}) with `hf_synpre`'s `recipes/finetune.py`, "
-        f"following the protocol of {paper_link()}: constant-LR Adafactor, teacher-forced validation token "
-        f"accuracy every {eval_steps} steps, and the task metric decoded with the model of the best "
-        "validation accuracy.",
+        summary=summary,
         details=details,
-        sections=[("Evaluation", "Validation accuracy is teacher-forced: argmax of the logits against the target "
-                   f"tokens, EOS included, no decoding. {round_trip}Scores are 0-100.")],
+        sections=[("Evaluation", f"Validation accuracy is teacher-forced: argmax of the logits {scored}, "
+                   f"no decoding. {round_trip}Scores are 0-100.")],
         reproduce=command,
         base_model=hub_model_id(info["source"]) if info["kind"] == "checkpoint" else None,
         datasets=[task.hub_id] if getattr(task, "hub_id", None) else [],
         tags=["finetuned", task.name],
         results=evals,
+        **extra,
     )
 
 

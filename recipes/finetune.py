@@ -1,6 +1,6 @@
 #!/usr/bin/env python
-"""Fine-tune a T5 on one of the paper's six downstream tasks -- or on your own text-to-text pairs -- and
-report its test metric, as the paper did.
+"""Fine-tune a T5 (or a decoder-only Llama-style / GPT-2 model) on one of the paper's six downstream tasks --
+or on your own text-to-text pairs -- and report its test metric, as the paper did.
 
 "Insights into Pre-training via Simpler Synthetic Tasks" (Wu, Li, Liang, NeurIPS 2022) measures what a
 (synthetic) pre-training transfers by fine-tuning on six tasks (``hf_synpre.downstream``). This script is
@@ -55,6 +55,30 @@ Launch (from the repository root, after ``pip install -e .``):
     # a registered task's paper settings and metric on your files (they replace its data)
     python recipes/finetune.py --task mtop --train_file my_mtop/train.jsonl --validation_file my_mtop/dev.jsonl ...
 
+Decoder-only models (issue 16): a checkpoint, or ``--config_name``, whose config's ``model_type`` is one of
+``hf_synpre.modeling_causal.CAUSAL_FAMILIES`` (llama, qwen2, mistral, gpt2; e.g. recipes/pretrain.py
+``--family llama``'s ``selected/``) is fine-tuned by the same protocol in the format it was pre-trained in:
+each example is one sequence ``inputs + <sep> + targets + EOS`` (``CausalCollator``; ``<sep>`` is added to
+the tokenizer when missing), the loss is ``causal_token_sum_loss`` on targets + EOS only (no z-loss), the
+validation token accuracy is teacher-forced on exactly those tokens (``causal_logits_to_predictions``), and
+the infer split is decoded greedily from the prompt ``inputs + <sep>``, left-padded, batched by length, up
+to EOS or ``min(--generation_max_length, --max_target_length)`` new tokens (``decode_causal_by_length``).
+``--model from_scratch --config_name <it>`` is a fresh model of its config (transformers' init, seeded);
+``from_statistics:`` is not yet for decoder-only families. T5-only settings asked for by name
+(``--generation_num_beams`` > 1, ``--z_loss``, ``--init t5x``, ``--reinit_token_embeddings``) are one-line
+errors; the task's beams and z-loss give way by themselves. ``--packing`` lays training batches out as in
+pre-training (default ``none``; ``block_mask``/``flatten`` give the same losses). The card and
+``finetune_results.json`` name the family and the format (``pipeline_tag: text-generation``). A RoPE
+family's positions extend as T5's do (``--extend_n_positions``); GPT-2's learned ones cannot:
+
+    # runs/llama-set/selected: the <output_dir>/selected of a recipes/pretrain.py --family llama run
+    python recipes/finetune.py --task code_translation --model runs/llama-set/selected \
+        --max_source_length 128 --max_target_length 128 --max_steps 300 --eval_steps 50 --save_steps 50 \
+        --generation_max_length 128 --output_dir runs/ft-code-llama
+    python recipes/finetune.py --task code_translation --model from_scratch --config_name runs/llama-set/selected \
+        --max_source_length 128 --max_target_length 128 --max_steps 300 --eval_steps 50 --save_steps 50 \
+        --generation_max_length 128 --output_dir runs/ft-code-llama-scratch
+
 Settings are layered: the task's paper settings < the ``--config`` file < command-line flags. Data from
 flags become a ``DownstreamTask`` named after the dataset or the train file's stem, so that selection,
 decoding, metrics, results and card are the registered tasks' code path. Outputs in ``--output_dir``:
@@ -71,12 +95,14 @@ field, the command line winning. (In a config file, ``model: <checkpoint>``, a s
     model: {d_model: 128, d_kv: 32, d_ff: 512, num_layers: 2, num_decoder_layers: 2, num_heads: 4}
     --config_overrides d_model=128,d_kv=32,d_ff=512,num_layers=2,num_decoder_layers=2,num_heads=4
 
-The work is library calls: ``hf_synpre.training`` (Trainer skeleton, z-loss, t5x Adafactor, decoding),
-``hf_synpre.checkpoints`` (``--model``), ``hf_synpre.training.finetune_data`` (task settings and data).
+The work is library calls: ``hf_synpre.training`` (Trainer skeleton, z-loss, t5x Adafactor, decoding, the
+causal collator and loss), ``hf_synpre.checkpoints`` (``--model``), ``hf_synpre.modeling_causal``
+(decoder-only models and their tokens), ``hf_synpre.training.finetune_data`` (task settings and data).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import shlex
 import sys
@@ -84,16 +110,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
-from transformers import Seq2SeqTrainingArguments, T5ForConditionalGeneration, set_seed
+from transformers import AutoConfig, AutoModelForCausalLM, Seq2SeqTrainingArguments, T5ForConditionalGeneration, set_seed
 
 from hf_synpre.cards import finetuning_card, hub_model_id
-from hf_synpre.checkpoints import DEFAULT_SCHEME, FROM_SCRATCH, check_config_overrides, check_model_source
-from hf_synpre.checkpoints import load_model_and_tokenizer
-from hf_synpre.config import config_path_from_argv, config_to_flags, parse_args_with_config, run_recipe
+from hf_synpre.checkpoints import CHECKPOINT, DEFAULT_SCHEME, FROM_SCRATCH, FROM_STATISTICS, check_config_overrides
+from hf_synpre.checkpoints import check_model_source, check_vocabulary, load_model_and_tokenizer, parse_model_spec
+from hf_synpre.config import config_path_from_argv, config_to_flags, last_flag_value, parse_args_with_config, parse_overrides
+from hf_synpre.config import run_recipe
 from hf_synpre.downstream import SPLITS
-from hf_synpre.io import write_json_atomic, write_text_atomic
+from hf_synpre.io import load_pretrained, write_json_atomic, write_text_atomic
 from hf_synpre.metrics import METRICS
 from hf_synpre.modeling import INITS, check_attention, set_attention
+from hf_synpre.modeling_causal import CAUSAL_FAMILIES, build_causal_lm, causal_fields, ensure_causal_tokens
+from hf_synpre.modeling_causal import prepare_for_packing
+from hf_synpre.tokenizer import load_tokenizer
+from hf_synpre.training import PACKINGS, CausalCollator, causal_logits_to_predictions, causal_token_sum_loss
 from hf_synpre.training import CheckpointSelectionCallback, ZLossTokenLoss, build_trainer, evaluate_selected
 from hf_synpre.training import check_output_dir, check_push, resolve_resume  # before any work
 from hf_synpre.training import decode_and_score, t5x_optimizer, write_predictions
@@ -117,7 +148,9 @@ class ModelArguments:
             "help": "A checkpoint (local directory or Hub id; all weights are loaded), 'from_scratch' (the paper's "
             "Random Init; architecture from --config_name/--config_overrides) or "
             "'from_statistics:<source>[:<scheme>]' (a fresh T5 drawn from <source>'s parameter statistics; "
-            f"scheme default {DEFAULT_SCHEME!r})."
+            f"scheme default {DEFAULT_SCHEME!r}). A checkpoint or --config_name of a decoder-only family "
+            f"({', '.join(CAUSAL_FAMILIES)}; by its config's model_type) is fine-tuned as one: prompt inputs + <sep>, "
+            "loss on targets + EOS, greedy decoding."
         },
     )
     tokenizer_name: Optional[str] = field(
@@ -135,18 +168,25 @@ class ModelArguments:
             "(the default). Spec seed_code.md §3.3."
         },
     )
-    init: str = field(default="t5x", metadata={"help": "Fresh weights: 't5x' (the paper's Random Init) or 'hf'."})
+    init: str = field(
+        default="t5x",
+        metadata={"help": "Fresh T5 weights: 't5x' (the paper's Random Init) or 'hf'. A fresh decoder-only model always "
+                  "gets transformers' own init (seeded): leave it unset or give 'hf'."},
+    )
     config_name: Optional[str] = field(
         default=None,
         metadata={
             "help": "from_scratch architecture: a config.json, a model directory or Hub id (only its config is "
-            "read). Unset: T5 v1.0 small (transformers' T5Config defaults) with the tokenizer's vocabulary."
+            "read). Unset: T5 v1.0 small (transformers' T5Config defaults) with the tokenizer's vocabulary. A "
+            "decoder-only config gives a fresh model of that family (transformers' init, seeded), its positions "
+            "raised to max_source_length + max_target_length if fewer."
         },
     )
     config_overrides: Optional[str] = field(
         default=None,
         metadata={"help": "from_scratch: config fields to change, e.g. 'd_model=128,num_layers=2,num_decoder_layers=2' "
-                  "(a config file's `model:` block); merged field by field, the later statement winning."},
+                  "(a config file's `model:` block); merged field by field, the later statement winning. A decoder-only "
+                  "config takes recipes/pretrain.py's names (width, layers, heads, ffn, ... or the family's fields)."},
     )
     attn_implementation: Optional[str] = field(
         default=None,
@@ -163,7 +203,9 @@ class ModelArguments:
             "relative, so longer sequences run. true: fine-tune at a longer --max_source_length/--max_target_length "
             "and record it as the new n_positions; false: that is an error naming both numbers. Default: true for "
             "a registered task (the paper fine-tuned T5-small, n_positions 512, on 1,024- and 2,048-token inputs), "
-            "false for data given by flags. from_scratch/from_statistics models take the lengths given."
+            "false for data given by flags. from_scratch/from_statistics models take the lengths given. Decoder-only: "
+            "the same for a RoPE family's max_position_embeddings against max_source_length + max_target_length; "
+            "GPT-2's learned positions cannot grow (an error)."
         },
     )
 
@@ -268,7 +310,18 @@ class FinetuneArguments:
         metadata={"help": "'adafactor_constant': t5x's Adafactor at a constant learning_rate (the paper); "
                   "'trainer': TrainingArguments' optim and lr_scheduler_type."},
     )
-    z_loss: float = field(default=1e-4, metadata={"help": "t5x z-loss weight on log(Z)^2 per target token (paper: 1e-4)."})
+    z_loss: float = field(
+        default=1e-4,
+        metadata={"help": "t5x z-loss weight on log(Z)^2 per target token (paper: 1e-4). T5 only: a decoder-only model "
+                  "trains with causal_token_sum_loss, as in recipes/pretrain.py."},
+    )
+    packing: Optional[str] = field(
+        default=None,
+        metadata={"help": "Decoder-only models: the training batches' layout, as recipes/pretrain.py's --packing: "
+                  "'none' (one example per row, padded; the default here), 'flatten' or 'block_mask' (several "
+                  "examples per row, kept apart by the mask; the same loss and gradients). Evaluation and decoding "
+                  "never pack. T5: leave unset."},
+    )
     beam_alpha: float = field(
         default=0.6, metadata={"help": "t5x brevity penalty exponent: beams ranked by log p / ((5 + length) / 6) ** alpha."}
     )
@@ -286,21 +339,40 @@ ARGUMENT_CLASSES = (ModelArguments, DataArguments, FinetuneArguments, Seq2SeqTra
 # ----------------------------------------------------------------------------------------- arguments
 def parse_args(argv: Optional[Sequence[str]] = None):
     """The task's paper settings, then the ``--config`` file, then the command line (later wins)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml", ".json")):
-        argv = ["--config", argv[0]]
-    config_path = config_path_from_argv(argv)
-    given = (config_to_flags(config_path, ARGUMENT_CLASSES, SCRIPT) if config_path else []) + argv
+    argv = _argv(argv)
+    given = given_flags(argv)
     defaults = settings_flags(given, help_requested=any(a in ("-h", "--help") for a in argv))
     return parse_args_with_config(ARGUMENT_CLASSES, argv, SCRIPT, defaults=defaults)
 
 
+def given_flags(argv: Optional[Sequence[str]] = None) -> list:
+    """The flags the user stated: the ``--config`` file's, then the command line's (not the task's settings)."""
+    argv = _argv(argv)
+    config_path = config_path_from_argv(argv)
+    return (config_to_flags(config_path, ARGUMENT_CLASSES, SCRIPT) if config_path else []) + argv
+
+
+def _argv(argv: Optional[Sequence[str]]) -> list:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml", ".json")):
+        argv = ["--config", argv[0]]
+    return argv
+
+
+def _given(given: Sequence[str], name: str) -> Optional[str]:
+    """The value the user gave ``--name`` (either spelling), or None when only a default set it."""
+    value = last_flag_value(given, name)
+    return value if value is not None else last_flag_value(given, name.replace("_", "-"))
+
+
 # ----------------------------------------------------------------------------------------- checks
-def validate(model_args, data_args, run_args, training_args):
+def validate(model_args, data_args, run_args, training_args, given: Sequence[str] = ()):
     """Everything that can be wrong with the arguments, checked before any model is built or anything written.
 
     Returns the task: the registered one, or -- with data flags -- a ``text_to_text_task`` over the data,
-    which are read (and checked: files, rows, columns) here.
+    which are read (and checked: files, rows, columns) here. ``given``: the flags the user stated
+    (:func:`given_flags`), to tell a T5-only setting asked for from a task's default. A decoder-only model
+    gets greedy decoding and no z-loss here (:func:`check_causal_arguments`).
     """
     base = check_data_flags(data_args)  # an unknown task or metric -> the valid names
     if run_args.optimizer not in ("adafactor_constant", "trainer"):
@@ -309,7 +381,13 @@ def validate(model_args, data_args, run_args, training_args):
         raise ValueError(f"--init {model_args.init!r} is not one of {INITS} ('t5x' = the paper's Random Init)")
     check_attention(model_args.attn_implementation)
     check_model_source(model_args.model)
-    check_config_overrides(model_args.config_overrides)
+    family = model_family(model_args)
+    if family is None:
+        check_config_overrides(model_args.config_overrides)
+        if run_args.packing is not None:
+            raise ValueError(f"--packing is for decoder-only models ({', '.join(CAUSAL_FAMILIES)}); T5 pads, leave it unset")
+    else:
+        check_causal_arguments(model_args, run_args, training_args, family, given)
     if data_args.infer_eval_split is not None and data_args.infer_eval_split not in SPLITS:
         raise ValueError(f"--infer_eval_split {data_args.infer_eval_split!r} is not one of {SPLITS}")
     if training_args.eval_strategy != "steps":
@@ -335,6 +413,76 @@ def validate(model_args, data_args, run_args, training_args):
     return task
 
 
+#: model_type -> decoder-only family name (hf_synpre.modeling_causal.CAUSAL_FAMILIES)
+CAUSAL_MODEL_TYPES = {row.model_type: name for name, row in CAUSAL_FAMILIES.items()}
+
+
+def model_family(model_args) -> Optional[str]:
+    """The decoder-only family of the model ``--model`` gives (by the ``model_type`` of the checkpoint's, the
+    statistics source's or ``--config_name``'s config), or None for T5.
+
+    A config that cannot be read is T5's business (its loader says what is wrong); a checkpoint that is
+    neither T5 nor a decoder-only family is refused here, naming both kinds.
+    """
+    kind, source, _ = parse_model_spec(model_args.model)
+    reference = source if source is not None else model_args.config_name
+    if reference is None:
+        return None
+    try:
+        model_type = AutoConfig.from_pretrained(reference).model_type
+    except (OSError, ValueError):
+        return None
+    if kind == CHECKPOINT and model_type != "t5" and model_type not in CAUSAL_MODEL_TYPES:
+        raise ValueError(f"--model {source!r} is a {model_type!r} model; this recipe fine-tunes T5 and decoder-only "
+                         f"({', '.join(CAUSAL_FAMILIES)}) models")
+    return CAUSAL_MODEL_TYPES.get(model_type)
+
+
+def check_causal_arguments(model_args, run_args, training_args, family: str, given: Sequence[str] = ()) -> None:
+    """A decoder-only model: T5-only settings the user asked for are refused, naming the fix; the task's
+    T5 defaults give way (greedy decoding, no z-loss); a fresh model's config fields exist."""
+    spec = model_args.model
+    kind, source, _ = parse_model_spec(spec)
+    if kind == FROM_STATISTICS:
+        from hf_synpre.statistics import PARAMETER_TABLES
+
+        if CAUSAL_FAMILIES[family].model_type not in PARAMETER_TABLES:
+            of = source or model_args.config_name
+            raise ValueError(f"--model {spec!r}: from_statistics is not yet for decoder-only families (hf_synpre.statistics "
+                             f"has no {family} parameter table); fine-tune the checkpoint itself (--model {of}) or a "
+                             f"fresh model of its architecture (--model from_scratch --config_name {of})")
+    model = f"--model {spec}" if kind == CHECKPOINT else f"--config_name {model_args.config_name}"
+    if _given(given, "init") is not None and model_args.init == "t5x":
+        raise ValueError(f"--init t5x is T5's (the paper's Random Init); {model} is a decoder-only {family} model, "
+                         "which gets transformers' own init: drop --init or give 'hf'")
+    if model_args.reinit_token_embeddings:
+        raise ValueError(f"--reinit_token_embeddings re-draws a T5's embedding with t5x's init (the paper-era protocol); "
+                         f"{model} is a decoder-only {family} model: drop the flag (all its weights are loaded)")
+    if _given(given, "generation_num_beams") is not None and training_args.generation_num_beams != 1:
+        raise ValueError(f"--generation_num_beams {training_args.generation_num_beams}: {model} is a decoder-only "
+                         f"{family} model, decoded greedily here; drop --generation_num_beams or give 1")
+    if _given(given, "z_loss") is not None and run_args.z_loss != 0:
+        raise ValueError(f"--z_loss {run_args.z_loss}: the z-loss is T5's fine-tuning loss here; {model} is a decoder-only "
+                         f"{family} model, trained with causal_token_sum_loss as in pre-training: drop --z_loss or give 0")
+    if run_args.packing is not None and run_args.packing not in PACKINGS:
+        raise ValueError(f"--packing {run_args.packing!r} is not one of {PACKINGS}")
+    if kind == FROM_SCRATCH:
+        causal_fields(family, causal_overrides(model_args.config_overrides))  # unknown fields, untyped values
+    # the task's T5 settings give way: greedy decoding, the causal token-sum loss
+    training_args.generation_num_beams = 1
+    run_args.z_loss = 0.0
+    if run_args.packing is None:
+        run_args.packing = "none"
+
+
+def causal_overrides(overrides: Optional[str]) -> dict:
+    """``--config_overrides`` as a decoder-only model's fields (``dropout_rate``: the generic ``dropout``)."""
+    fields = parse_overrides(overrides)
+    if "dropout_rate" in fields:
+        fields["dropout"] = fields.pop("dropout_rate")
+    return fields
+
+
 
 # ----------------------------------------------------------------------------------------- main
 def main(argv: Optional[Sequence[str]] = None) -> dict:
@@ -345,11 +493,16 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
 
     out_existed = bool(training_args.output_dir) and Path(training_args.output_dir).exists()
     try:
-        task = validate(model_args, data_args, run_args, training_args)
+        task = validate(model_args, data_args, run_args, training_args, given=given_flags(argv))
+        family = model_family(model_args)  # None: T5
         resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
         raw = load_raw_data(task, data_args)
         set_seed(training_args.seed)
-        model, tokenizer, model_info = load_model(model_args, data_args, seed=training_args.seed)
+        if family is None:
+            model, tokenizer, model_info = load_model(model_args, data_args, seed=training_args.seed)
+        else:
+            model, tokenizer, tokens, model_info = load_causal_model(model_args, data_args, family,
+                                                                     seed=training_args.seed, packing=run_args.packing)
         set_attention(model, model_args.attn_implementation)
         splits = tokenize_splits(raw, task, tokenizer, data_args)
     except ValueError:
@@ -367,6 +520,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                 len(splits["validation"]), len(splits["infer"]), data_args.infer_eval_split, model_info)
 
     run = prepare_run(training_args)
+    # decoder-only: the answer is generated after the prompt, so its budget is what the positions leave
+    max_decode = (training_args.generation_max_length if family is None
+                  else min(training_args.generation_max_length, data_args.max_target_length))
     results = {
         "task": task.name,
         "model": model_info,
@@ -379,7 +535,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
             * training_args.gradient_accumulation_steps,
             "max_steps": training_args.max_steps,
             "eval_steps": training_args.eval_steps,
-            "dropout_rate": model.config.dropout_rate,
+            "dropout_rate": model.config.dropout_rate if family is None else model_args.dropout_rate,
             "z_loss": run_args.z_loss,
             "max_source_length": data_args.max_source_length,
             "max_target_length": data_args.max_target_length,
@@ -389,6 +545,13 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                  **({"source": data_source(data_args)} if own_data else {})},
         "steps": training_args.max_steps,
     }
+    if family is not None:
+        results["format"] = {
+            "prompt": f"inputs + {tokenizer.sep_token}", "answer": "targets + EOS", "separator": tokenizer.sep_token,
+            "separator_id": tokens.sep_token_id, "added_tokens": list(tokens.added), "packing": run_args.packing,
+            "loss": "causal_token_sum_loss: cross-entropy of targets + EOS (the logits at t predict token t + 1), "
+                    "summed / the step's target tokens; no z-loss",
+        }
 
     def card(model_to_save, selection):
         results["selection"] = _selection_summary(selection)
@@ -399,14 +562,17 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     optimizers = (None, None)
     if run_args.optimizer == "adafactor_constant":
         optimizers = t5x_optimizer(model, training_args.learning_rate)
+    parts = ({"compute_loss": ZLossTokenLoss(run_args.z_loss)} if family is None
+             else causal_trainer_parts(model, tokens, data_args, run_args.packing))
     trainer = build_trainer(
         model, tokenizer, training_args, splits["train"], splits["validation"], selection=selection,
-        compute_loss=ZLossTokenLoss(run_args.z_loss), optimizers=optimizers,
-        max_source_length=data_args.max_source_length, max_target_length=data_args.max_target_length,
+        optimizers=optimizers, max_source_length=data_args.max_source_length,
+        max_target_length=data_args.max_target_length, **parts,
     )
-    logger.info("Fine-tuning on %s for %d steps, batch %d, learning rate %g, %.2fM parameters", task.name,
+    logger.info("Fine-tuning on %s for %d steps, batch %d, learning rate %g, %.2fM parameters%s", task.name,
                 training_args.max_steps, results["hyperparameters"]["batch_size"], training_args.learning_rate,
-                sum(p.numel() for p in model.parameters()) / 1e6)
+                sum(p.numel() for p in model.parameters()) / 1e6,
+                "" if family is None else f", {family} (decoder-only), packing {run_args.packing}")
     trained = train_and_select(trainer, selection, resume)
     if not trainer.is_world_process_zero():
         return results
@@ -416,7 +582,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     results["validation_history"] = [{"step": s, "token_accuracy": v} for s, v in trained.history]
     results["steps"] = trainer.state.global_step
     results["train_seconds"] = round(trained.seconds, 1)
-    best = T5ForConditionalGeneration.from_pretrained(run.selected_dir).to(training_args.device)
+    model_class = T5ForConditionalGeneration if family is None else AutoModelForCausalLM
+    best = model_class.from_pretrained(run.selected_dir).to(training_args.device)
     infer = splits["infer"]
     results["test"] = {"split": data_args.infer_eval_split, "examples": len(infer), "step": results["selection"]["step"],
                        "teacher_forced": evaluate_selected(trainer, selection, best, infer)}
@@ -426,14 +593,14 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     metrics, decoded, beams = {}, "", training_args.generation_num_beams
     if run_args.decode:
         scored = decode_and_score(best, tokenizer, infer, task, batch_size=training_args.per_device_eval_batch_size,
-                                  max_new_tokens=training_args.generation_max_length, num_beams=beams,
+                                  max_new_tokens=max_decode, num_beams=beams,
                                   beam_alpha=run_args.beam_alpha)
         metrics = scored.metrics
         results["test"].update({
             "examples": len(scored.predictions), "metrics": metrics, "report_metric": task.report_metric,
             "report_value": metrics[task.report_metric],
             "decoding": {"num_beams": beams, "beam_alpha": run_args.beam_alpha,
-                         "max_decode_length": training_args.generation_max_length, **scored.stats},
+                         "max_decode_length": max_decode, **scored.stats},
         })
         write_predictions(run.output_dir / f"predictions_{data_args.infer_eval_split}.jsonl", scored.predictions,
                           scored.references)
@@ -466,6 +633,124 @@ def load_model(model_args, data_args, seed: int):
         seed=seed, tokenizer_name=model_args.tokenizer_name, init=model_args.init, config_name=model_args.config_name,
         config_overrides=model_args.config_overrides, reinit_token_embeddings=model_args.reinit_token_embeddings,
         dropout_rate=model_args.dropout_rate, extend_n_positions=model_args.extend_n_positions,
+    )
+
+
+def load_causal_model(model_args, data_args, family: str, seed: int, packing: str = "none"):
+    """(model, tokenizer, CausalTokens, description) of a decoder-only ``--model``, ready to fine-tune.
+
+    A checkpoint loads all its weights and its own tokenizer (or ``--tokenizer_name``'s, which must fit its
+    vocabulary); ``from_scratch`` is a fresh model of ``--config_name``'s config (``--config_overrides`` on
+    top), transformers' init seeded by ``seed``, with the shipped vocabulary unless ``--tokenizer_name``.
+    Either way the tokenizer gets the format's tokens (``ensure_causal_tokens``: ``<sep>``, and the
+    sentinels a non-T5 vocabulary lacks; the embedding grows to cover them), ``--dropout_rate`` sets the
+    family's dropout fields, and the lengths must fit the positions: a prompt of up to
+    max_source_length tokens (inputs, then ``<sep>`` where T5 has EOS) and an answer of up to
+    max_target_length (targets + EOS).
+    """
+    kind, source, scheme = parse_model_spec(model_args.model)
+    row = CAUSAL_FAMILIES[family]
+    attn = {} if model_args.attn_implementation is None else {"attn_implementation": model_args.attn_implementation}
+    fields = {} if model_args.dropout_rate is None else causal_fields(family, {"dropout": model_args.dropout_rate})
+    longest = data_args.max_source_length + data_args.max_target_length
+    if kind == FROM_SCRATCH:
+        tokenizer = copy.deepcopy(load_tokenizer(model_args.tokenizer_name or "default"))  # shared; tokens are added
+        tokens = ensure_causal_tokens(tokenizer)
+        config = load_pretrained(AutoConfig.from_pretrained, model_args.config_name, "--config_name")
+        ids = {"pad_token_id": tokens.pad_token_id, "eos_token_id": tokens.eos_token_id,
+               "bos_token_id": tokens.eos_token_id}  # no BOS in the format; a config's must be a real id (GPT-2's way)
+        given = causal_fields(family, causal_overrides(model_args.config_overrides))
+        positions = max(given.get(row.max_positions, getattr(config, row.max_positions)), longest)
+        config = _with_fields(config, {**ids, **given, **fields, row.max_positions: positions})
+        if config.vocab_size < len(tokenizer):
+            raise ValueError(f"--config_name {model_args.config_name!r} has {config.vocab_size} token embeddings but the "
+                             f"tokenizer with {', '.join(tokens.added) or 'its tokens'} has {len(tokenizer)} ids: give "
+                             "vocab=<n> in --config_overrides, or another --tokenizer_name")
+        model = build_causal_lm(config, seed=seed, **attn)
+        info = {"kind": kind, "init": "hf", "config": model_args.config_name}
+    elif kind == CHECKPOINT:
+        config = load_pretrained(AutoConfig.from_pretrained, source, "--model")
+        if model_args.tokenizer_name:
+            tokenizer = copy.deepcopy(load_tokenizer(model_args.tokenizer_name))
+        else:
+            tokenizer = load_pretrained(_own_tokenizer, source, "--model's tokenizer (or pass --tokenizer_name)")
+        check_vocabulary(config, tokenizer, repr(source))  # before the format's tokens are added
+        config = _with_fields(config, {**fields, **_positions(config, family, source, data_args,
+                                                              model_args.extend_n_positions)})
+        model = load_pretrained(lambda p: AutoModelForCausalLM.from_pretrained(p, config=config, **attn), source,
+                                "--model")
+        tokens = ensure_causal_tokens(tokenizer, model, seed=seed)
+        info = {"kind": kind, "source": source}
+    else:  # from_statistics, once hf_synpre.statistics has the family's table (check_causal_arguments)
+        from hf_synpre.statistics import from_statistics
+
+        tokenizer = copy.deepcopy(load_tokenizer(model_args.tokenizer_name or "default"))
+        if source is None:
+            config = load_pretrained(AutoConfig.from_pretrained, model_args.config_name, "--config_name")
+            model = from_statistics(None, scheme=scheme, config=config, seed=seed)
+        else:
+            model = from_statistics(source, scheme=scheme, seed=seed)
+        tokens = ensure_causal_tokens(tokenizer, model, seed=seed)
+        info = {"kind": kind, "source": source, "scheme": scheme}
+    model.generation_config.use_cache = True  # decoding caches; the training forward does not (prepare_for_packing)
+    prepare_for_packing(model, packing)
+    info.update(family=family, tokenizer=getattr(tokenizer, "name_or_path", None) or model_args.tokenizer_name,
+                transfer_embeddings=kind == CHECKPOINT)
+    return model, tokenizer, tokens, info
+
+
+def _own_tokenizer(path: str):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(path)
+
+
+def _with_fields(config, fields: dict):
+    """``config`` rebuilt with ``fields`` (native names), so that what the class derives from them follows;
+    ``rope_theta`` goes into transformers 5's ``rope_parameters``, which would otherwise win."""
+    if not fields:
+        return config
+    values = config.to_dict()
+    for name, value in fields.items():
+        if name == "rope_theta" and isinstance(values.get("rope_parameters"), dict):
+            values["rope_parameters"] = {**values["rope_parameters"], "rope_theta": value}
+        else:
+            values[name] = value
+    return type(config).from_dict(values)
+
+
+def _positions(config, family: str, source: str, data_args, extend: Optional[bool]) -> dict:
+    """The config change (if any) that lets a checkpoint run at max_source_length + max_target_length tokens."""
+    row = CAUSAL_FAMILIES[family]
+    have = getattr(config, row.max_positions)
+    longest = data_args.max_source_length + data_args.max_target_length
+    if have is None or longest <= have:
+        return {}
+    lengths = (f"--max_source_length {data_args.max_source_length} + --max_target_length "
+               f"{data_args.max_target_length} = {longest} tokens (prompt with <sep>, targets with EOS)")
+    if row.positions == "learned":
+        raise ValueError(f"{lengths} exceed the {have} learned positions of --model {source!r} ({row.max_positions}); "
+                         f"lower the lengths to a sum of {have} or less")
+    if extend is False:
+        raise ValueError(f"{lengths} exceed the {row.max_positions}={have} that --model {source!r} declares (the length it "
+                         f"was trained at). Its rotary positions run at any length: pass --extend_n_positions true to "
+                         f"fine-tune at {longest} knowingly, or lower the lengths to a sum of {have} or less")
+    return {row.max_positions: longest}
+
+
+def causal_trainer_parts(model, tokens, data_args, packing: str) -> dict:
+    """``build_trainer``'s keyword arguments for a decoder-only model, as in recipes/pretrain.py: rows
+    ``inputs + <sep> + targets + EOS`` (CausalCollator), the loss on targets + EOS only
+    (``causal_token_sum_loss``: summed / the step's target tokens, as T5's), training batches laid out by
+    ``packing`` with only the scored positions projected onto the vocabulary, evaluation one example per
+    row with the shifted teacher-forced predictions (``causal_logits_to_predictions``)."""
+    common = dict(max_length=data_args.max_source_length + data_args.max_target_length,
+                  sep_token_id=tokens.sep_token_id, eos_token_id=tokens.eos_token_id, pad_token_id=tokens.pad_token_id)
+    return dict(
+        data_collator=CausalCollator.for_model(model, packing, keep_scored_logits=True, **common),
+        eval_data_collator=CausalCollator.for_model(model, "none", **common),
+        compute_loss=causal_token_sum_loss,
+        preprocess_logits=causal_logits_to_predictions,
     )
 
 
