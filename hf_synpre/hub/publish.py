@@ -325,20 +325,29 @@ def model_card(
     ``model-index`` from ``metrics``) and a body (architecture, provenance, metrics, usage, citation).
 
     With ``existing_card``, its body is kept, its metadata is completed, and a metrics section is added
-    if it has none."""
+    if it has none (the recipes' cards already say ``pipeline_tag``: ``text-generation`` for a
+    decoder-only model). Without one, a decoder-only model (``model_type`` of
+    ``hf_synpre.modeling_causal.CAUSAL_FAMILIES``) gets ``pipeline_tag: text-generation``, its family as a
+    tag, its architecture in the family's terms and ``AutoModelForCausalLM`` as the usage."""
     metrics = {k: float(v) for k, v in (metrics or {}).items()}
     name = repo_id.split("/")[-1]
     tags = [*tags, *(["parameter-statistics-init"] if statistics_scheme else [])]
+    config = json.loads((Path(model_dir) / "config.json").read_text())
+    causal = _causal_family(config)
     # model-index needs a dataset; the metrics belong to the first (the training data)
-    results = [cards.eval_result(k, v, dataset=datasets[0]) for k, v in metrics.items()] if datasets else []
+    task_type = "text2text-generation" if causal is None else "text-generation"
+    results = [cards.eval_result(k, v, dataset=datasets[0], task_type=task_type) for k, v in metrics.items()] if datasets else []
     if existing_card is not None:
         return str(cards.complete_model_card(existing_card, name=name, base_model=base_model, datasets=datasets,
                                              tags=tags, results=results, metrics=metrics))
 
-    config = json.loads((Path(model_dir) / "config.json").read_text())
-    arch = ", ".join(
-        f"{k} {config[k]}" for k in ("d_model", "num_layers", "num_decoder_layers", "num_heads", "d_ff", "vocab_size") if k in config
-    )
+    if causal is None:
+        arch = ", ".join(
+            f"{k} {config[k]}" for k in ("d_model", "num_layers", "num_decoder_layers", "num_heads", "d_ff", "vocab_size") if k in config
+        )
+    else:  # the family's own field names, read through its row of the table
+        arch = ", ".join(f"{g} {config[causal.native(g)[0]]}" for g in ("width", "layers", "heads", "ffn", "vocab", "max_positions")
+                         if causal.native(g) and config.get(causal.native(g)[0]) is not None)
     rows = [("architecture", f"{', '.join(config.get('architectures', [])) or config.get('model_type', '?')} ({arch})")]
     rows.append(("base model", f"[{base_model}](https://huggingface.co/{base_model})" if base_model else "none"))
     rows.append(("data", ", ".join(f"[{d}](https://huggingface.co/datasets/{d})" for d in datasets) or "not recorded"))
@@ -348,14 +357,30 @@ def model_card(
     if metrics:
         sections.append(("Metrics", "\n".join(["| metric | value |", "|---|---|",
                                                 *(f"| {k} | {v:.6g} |" for k, v in metrics.items())])))
-    sections.append(("Use", cards.code_block(
-        f'from transformers import AutoModelForSeq2SeqLM\n\nmodel = AutoModelForSeq2SeqLM.from_pretrained("{repo_id}")',
-        "python")))
+    if causal is None:
+        use = f'from transformers import AutoModelForSeq2SeqLM\n\nmodel = AutoModelForSeq2SeqLM.from_pretrained("{repo_id}")'
+        summary = f"A {config.get('model_type', 'T5').upper()} made with hf-synpre, following {cards.paper_link()}."
+        kind = {}
+    else:
+        use = (f'from transformers import AutoModelForCausalLM, AutoTokenizer\n\n'
+               f'model = AutoModelForCausalLM.from_pretrained("{repo_id}")\n'
+               f'tokenizer = AutoTokenizer.from_pretrained("{repo_id}")')
+        summary = (f"A decoder-only {causal.model_class} (family `{causal.name}`) made with hf-synpre, following "
+                   f"{cards.paper_link()}. hf-synpre's recipes train it on `inputs + <sep> + targets + EOS`: prompt "
+                   "it with the input ids and the tokenizer's separator, and let it generate up to EOS.")
+        kind = dict(pipeline_tag="text-generation")
+    sections.append(("Use", cards.code_block(use, "python")))
     return str(cards.model_card(
-        name, summary=f"A {config.get('model_type', 'T5').upper()} made with hf-synpre, following {cards.paper_link()}.",
-        details=rows, sections=sections, base_model=base_model, datasets=datasets, tags=tags, results=results,
-        model_type=config.get("model_type", "t5"),
+        name, summary=summary, details=rows, sections=sections, base_model=base_model, datasets=datasets, tags=tags,
+        results=results, model_type=causal.name if causal is not None else config.get("model_type", "t5"), **kind,
     ))
+
+
+def _causal_family(config: Mapping):
+    """The ``CAUSAL_FAMILIES`` row of a config.json's ``model_type``, or None (T5 and the rest)."""
+    from ..modeling_causal import CAUSAL_FAMILIES
+
+    return next((row for row in CAUSAL_FAMILIES.values() if row.model_type == config.get("model_type")), None)
 
 
 def _saved_metrics(folder: Path) -> dict:
