@@ -157,3 +157,37 @@ def test_publish_model_writes_a_text_generation_card_for_a_causal_folder_without
     assert "AutoModelForCausalLM.from_pretrained(\"me/gpt2-tiny\")" in text and "Seq2Seq" not in text
     assert "GPT2LMHeadModel (width 32, layers 1, heads 4, ffn 64, vocab 4100, max_positions 512)" in text
     assert "family `gpt2`" in text and "<sep>" in text
+
+
+def test_finetune_recipe_push_to_hub_publishes_a_causal_model_with_its_card(hub, publishing, tmp_path,
+                                                                            code_translation_root, monkeypatch):
+    """``recipes/finetune.py --push_to_hub`` with a decoder-only checkpoint: the selected model and the recipe's
+    card (family, format, metrics) go to HF_ENDPOINT's Hub in one commit."""
+    import copy
+
+    from hf_synpre.modeling_causal import build_causal_lm, ensure_causal_tokens, tiny_causal_config
+    from hf_synpre.tokenizer import default_tokenizer
+
+    monkeypatch.setenv("SYNPRE_DATA_DIR", str(code_translation_root))
+    start = tmp_path / "gpt2"
+    tok = copy.deepcopy(default_tokenizer())
+    ensure_causal_tokens(tok)
+    build_causal_lm(tiny_causal_config("gpt2", width=32, layers=1, heads=4, ffn=64, vocab=4224)).save_pretrained(start)
+    tok.save_pretrained(start)
+    load_recipe("finetune").main([
+        "--task", "code_translation", "--model", str(start), "--max_train_samples", "16", "--max_eval_samples", "8",
+        "--infer_eval_examples", "4", "--max_source_length", "32", "--max_target_length", "32", "--max_steps", "2",
+        "--eval_steps", "2", "--save_steps", "2", "--per_device_train_batch_size", "8", "--generation_max_length", "4",
+        *QUIET_TRAINER_FLAGS, "--output_dir", str(tmp_path / "ft"), "--push_to_hub", "true",
+        "--hub_model_id", "alice/gpt2-tiny-code"])
+    repo = hub.repo_path("model", "alice/gpt2-tiny-code")
+    files = set(_git_out(repo, "ls-tree", "--name-only", "main").split())
+    assert {"model.safetensors", "config.json", "README.md", "tokenizer.json", "finetune_results.json"} <= files
+    meta = readme_metadata(hub, "alice/gpt2-tiny-code")
+    assert meta["pipeline_tag"] == "text-generation" and "base_model" not in meta  # a local start
+    assert meta["datasets"] == ["google/code_x_glue_cc_code_to_code_trans"]
+    assert {"gpt2", "finetuned", "code_translation"} <= set(meta["tags"])
+    metrics = {m["type"] for r in meta["model-index"][0]["results"] for m in r["metrics"]}
+    assert {"token_accuracy", "teacher_forced_token_accuracy", "em", "f1"} <= metrics
+    readme = _git_out(repo, "show", "main:README.md")
+    assert "| family | gpt2 |" in readme and "A decoder-only GPT2LMHeadModel (family `gpt2`) fine-tuned" in readme
