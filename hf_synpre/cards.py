@@ -299,7 +299,8 @@ def finetuning_card(results: Mapping, model, task, eval_steps: int, command: str
     if info["kind"] == "from_scratch":
         start = f"Random Init (`{info['init']}` initialisation, no pre-training)"
     elif info["kind"] == "from_statistics":
-        start = f"drawn from the parameter statistics of `{info['source']}` (scheme \"{info['scheme']}\")"
+        start = (f"drawn from the parameter statistics of `{info['source']}` (scheme \"{info['scheme']}\")"
+                 if info.get("source") else f"scheme \"{info['scheme']}\" (no source statistics)")
     else:
         start = f"`{info['source']}`, " + (
             "all weights loaded" if info["transfer_embeddings"] else "all weights but the token embeddings loaded")

@@ -228,7 +228,11 @@ def load_model_and_tokenizer(
         except ValueError as err:
             raise ValueError(f"{err}; or start from --model from_scratch or from_statistics:<source>") from None
         if config.model_type != "t5":
-            raise ValueError(f"--model {source!r} is a {config.model_type!r} model; this recipe fine-tunes T5 models")
+            from .modeling_causal import CAUSAL_FAMILIES
+
+            raise ValueError(f"--model {source!r} is a {config.model_type!r} model; load_model_and_tokenizer loads T5 "
+                             "checkpoints (recipes/finetune.py fine-tunes T5 and, by its decoder-only path, the "
+                             f"families {', '.join(CAUSAL_FAMILIES)})")
         _check_n_positions(config, source, max_source_length, max_target_length, extend_n_positions)
         tokenizer = _tokenizer_for(tokenizer_name, source, required=True)
         check_vocabulary(config, tokenizer, repr(source))

@@ -189,8 +189,24 @@ def _cmd_publish_model(args) -> int:
     except PublishError as e:
         print(f"synpre: error: {e}", file=sys.stderr)
         return 1
-    print(f"Published {pub.repo_id}: {pub.commit_url}\nLoad it with: T5ForConditionalGeneration.from_pretrained({pub.repo_id!r})")
+    loader = loader_class(args.model_dir)  # T5ForConditionalGeneration, or AutoModelForCausalLM for a decoder-only one
+    print(f"Published {pub.repo_id}: {pub.commit_url}\nLoad it with: {loader}.from_pretrained({pub.repo_id!r})")
     return 0
+
+
+def loader_class(model_dir) -> str:
+    """The ``transformers`` class that loads a saved model folder back, by its config.json's ``model_type``:
+    ``T5ForConditionalGeneration`` for T5, ``AutoModelForCausalLM`` for a decoder-only family
+    (``hf_synpre.modeling_causal.CAUSAL_MODEL_TYPES``), ``AutoModel`` for anything else."""
+    from .modeling_causal import CAUSAL_MODEL_TYPES
+
+    try:
+        model_type = json.loads((Path(model_dir) / "config.json").read_text()).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        model_type = None
+    if model_type in (None, "t5"):
+        return "T5ForConditionalGeneration"
+    return "AutoModelForCausalLM" if model_type in CAUSAL_MODEL_TYPES else "AutoModel"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,6 +5,7 @@ Public API
 - ``CAUSAL_FAMILIES``: family name -> :class:`CausalFamily`, the row that says how a family spells its
   config fields (width, layers, heads, ...) and names its modules (embedding, pre-attention norm, ...).
   ``llama`` (``LlamaForCausalLM``), ``qwen2`` and ``mistral`` (same parameter names as Llama), ``gpt2``.
+  ``CAUSAL_MODEL_TYPES``: a config's ``model_type`` -> its family name.
 - ``causal_config(family, **fields)``: a fresh ``PretrainedConfig`` of that family from generic names
   (``GENERIC_FIELDS``: ``width``, ``layers``, ``heads``, ``kv_heads``, ``ffn``, ``vocab``, ``max_positions``,
   ``dropout``) and/or the family's own config fields; ``use_cache=False`` unless given (see "Why" below).
@@ -14,11 +15,14 @@ Public API
   ``AutoModelForCausalLM.from_config`` model (HF's init), the same weights for the same seed; the global
   torch RNG is left untouched. ``config_or_family`` is a family name, a ``{"family": ..., field: ...}``
   dict (a recipe's ``model:`` block), a config object, or a config name/path.
+- ``load_causal_lm(path, what="--model", config=None, attn_implementation=None)``: a checkpoint of a
+  family (local directory or Hub id), loaded as ``build_causal_lm`` builds one (``generate`` caches);
+  what cannot be loaded is one ``ValueError`` naming ``what``.
 - ``family_of(config_or_model) -> str``: the row a config/model belongs to (by ``model_type``).
 - ``causal_fields(family, overrides, what="--config_overrides") -> dict``: a recipe's ``model:`` block
-  (``"width=128,layers=2"`` or a mapping, generic and/or native names) as the family's native config
-  fields, strings typed as the fields they set (``rope_theta`` too, for the RoPE families); unknown names
-  raise naming the closest.
+  (``"width=128,layers=2"`` or a mapping, generic and/or native names; ``dropout_rate``, the recipes'
+  flag, is the generic ``dropout``) as the family's native config fields, strings typed as the fields
+  they set (``rope_theta`` too, for the RoPE families); unknown names raise naming the closest.
 - ``describe_causal(model) -> str``: one line of architecture for a model card.
 - ``PACKING_MODES``, ``packing_modes(model_or_config) -> tuple``: the packing modes of
   :class:`hf_synpre.training.causal_collate.CausalCollator` that the model's attention implementation
@@ -26,7 +30,8 @@ Public API
   ``use_cache`` off.
 - ``SEPARATOR_TOKEN``, ``CausalTokens``, ``ensure_causal_tokens(tokenizer, model=None, separator=SEPARATOR_TOKEN,
   seed=0) -> CausalTokens``: give any tokenizer what the causal format and the task protocol need (the
-  sentinels ``<extra_id_0..3>``, a prompt/answer separator, a pad id), resizing ``model``'s embedding.
+  sentinels ``<extra_id_0..3>``, a prompt/answer separator, a pad id), resizing ``model``'s embedding;
+  ``CausalTokens.config_ids()``: the special-token ids a fresh config of the format takes.
 
 Why ``use_cache=False`` (measured with transformers 5.25 on CPU and 5.17 on CUDA, fp32 and bf16; eager,
 sdpa and Llama's flex attention; Llama and GPT-2): a packed row whose ``position_ids`` restart per example
@@ -54,6 +59,7 @@ import torch
 
 __all__ = [
     "CAUSAL_FAMILIES",
+    "CAUSAL_MODEL_TYPES",
     "GENERIC_FIELDS",
     "PACKING_MODES",
     "SEPARATOR_TOKEN",
@@ -65,6 +71,7 @@ __all__ = [
     "describe_causal",
     "ensure_causal_tokens",
     "family_of",
+    "load_causal_lm",
     "packing_modes",
     "prepare_for_packing",
     "tiny_causal_config",
@@ -114,6 +121,9 @@ class CausalFamily:
 
 #: Generic config field names ``causal_config`` accepts for every family (mapped through the row).
 GENERIC_FIELDS = ("width", "layers", "heads", "kv_heads", "ffn", "vocab", "max_positions", "dropout")
+#: Other spellings ``causal_fields`` reads as a generic name: the recipes' ``--dropout_rate`` (T5's field,
+#: which they fold into the ``model:`` block) is the generic ``dropout``. No family has a field of that name.
+FIELD_ALIASES = {"dropout_rate": "dropout"}
 
 _LLAMA = CausalFamily(
     name="llama", model_type="llama", config_class="LlamaConfig", model_class="LlamaForCausalLM",
@@ -141,6 +151,9 @@ CAUSAL_FAMILIES: Dict[str, CausalFamily] = {
         layer_pre_mlp_norm="ln_2", final_norm="transformer.ln_f",
     ),
 }
+
+#: A config's ``model_type`` -> its ``CAUSAL_FAMILIES`` name (what a checkpoint or config file is).
+CAUSAL_MODEL_TYPES: Dict[str, str] = {row.model_type: name for name, row in CAUSAL_FAMILIES.items()}
 
 #: What :class:`~hf_synpre.training.causal_collate.CausalCollator` can do with several examples.
 PACKING_MODES = ("none", "flatten", "block_mask")
@@ -208,9 +221,8 @@ def family_of(config_or_model) -> str:
     """The ``CAUSAL_FAMILIES`` name of a config or model (by ``model_type``)."""
     config = getattr(config_or_model, "config", config_or_model)
     model_type = getattr(config, "model_type", None)
-    for name, row in CAUSAL_FAMILIES.items():
-        if row.model_type == model_type:
-            return name
+    if model_type in CAUSAL_MODEL_TYPES:
+        return CAUSAL_MODEL_TYPES[model_type]
     raise ValueError(f"model_type {model_type!r} is not a causal family here: use one of {sorted(CAUSAL_FAMILIES)}")
 
 
@@ -221,7 +233,8 @@ def causal_fields(family: str, overrides, what: str = "--config_overrides") -> D
     names are generic (``GENERIC_FIELDS``) or the family's own. A string value is typed as the field it
     sets (int, float, bool; a field whose default is None, e.g. GPT-2's ``n_inner``, takes a number, a
     boolean, ``none`` or a word), so ``"128"`` never reaches a config as text. Later names win when two
-    spellings set the same field (``width`` then ``hidden_size``).
+    spellings set the same field (``width`` then ``hidden_size``). ``FIELD_ALIASES`` (``dropout_rate``)
+    are read as their generic name.
     """
     from transformers import AutoConfig
 
@@ -232,6 +245,7 @@ def causal_fields(family: str, overrides, what: str = "--config_overrides") -> D
     reference = AutoConfig.for_model(row.model_type)
     out: Dict[str, Any] = {}
     for name, value in values.items():
+        name = FIELD_ALIASES.get(name, name)
         if name in ("family", "model_type"):
             raise ValueError(f"{what}: {name!r} is not a field of the model: the family is the recipe's --family")
         if name in GENERIC_FIELDS:
@@ -363,6 +377,26 @@ def build_causal_lm(config_or_family="llama", seed: Optional[int] = 0, attn_impl
     return model
 
 
+def load_causal_lm(path: str, what: str = "--model", config=None, attn_implementation: Optional[str] = None):
+    """A checkpoint (local directory or Hub id) of a family, ``AutoModelForCausalLM.from_pretrained``.
+
+    ``config`` replaces the checkpoint's (its fields changed, e.g. longer positions or another dropout);
+    ``generate`` caches, as for :func:`build_causal_lm` (a training run saves ``use_cache=False``). A path
+    that is not there, an unreachable or offline Hub, a folder that does not load: one ``ValueError``
+    naming ``what`` (``hf_synpre.io.load_pretrained``).
+    """
+    from transformers import AutoModelForCausalLM
+
+    from .io import load_pretrained
+
+    kwargs = {} if attn_implementation is None else {"attn_implementation": attn_implementation}
+    if config is not None:
+        kwargs["config"] = config
+    model = load_pretrained(lambda p: AutoModelForCausalLM.from_pretrained(p, **kwargs), path, what)
+    model.generation_config.use_cache = True
+    return model
+
+
 def packing_modes(model_or_config) -> Tuple[str, ...]:
     """Packing modes that keep examples apart under the model's attention implementation.
 
@@ -411,6 +445,12 @@ class CausalTokens:
     eos_token_id: int
     pad_token_id: int
     added: Tuple[str, ...] = ()
+
+    def config_ids(self) -> Dict[str, int]:
+        """The special-token ids of a fresh config of the format: pad and EOS, and BOS = EOS (the format has
+        no BOS, but a config's must be a real id; GPT-2's way)."""
+        return {"pad_token_id": self.pad_token_id, "eos_token_id": self.eos_token_id,
+                "bos_token_id": self.eos_token_id}
 
 
 def ensure_causal_tokens(

@@ -64,7 +64,9 @@ validation token accuracy is teacher-forced on exactly those tokens (``causal_lo
 the infer split is decoded greedily from the prompt ``inputs + <sep>``, left-padded, batched by length, up
 to EOS or ``min(--generation_max_length, --max_target_length)`` new tokens (``decode_causal_by_length``).
 ``--model from_scratch --config_name <it>`` is a fresh model of its config (transformers' init, seeded);
-``from_statistics:`` is not yet for decoder-only families. T5-only settings asked for by name
+``from_statistics:<it>[:<scheme>]`` one of its family drawn from its parameter statistics (the family's
+table in ``hf_synpre.statistics``), and ``from_statistics::Pre-attn LN Constant --config_name <it>`` one of
+that architecture with the constant pre-attention norm scales (no source). T5-only settings asked for by name
 (``--generation_num_beams`` > 1, ``--z_loss``, ``--init t5x``, ``--reinit_token_embeddings``) are one-line
 errors; the task's beams and z-loss give way by themselves. ``--packing`` lays training batches out as in
 pre-training (default ``none``; ``block_mask``/``flatten`` give the same losses). The card and
@@ -78,6 +80,9 @@ family's positions extend as T5's do (``--extend_n_positions``); GPT-2's learned
     python recipes/finetune.py --task code_translation --model from_scratch --config_name runs/llama-set/selected \
         --max_source_length 128 --max_target_length 128 --max_steps 300 --eval_steps 50 --save_steps 50 \
         --generation_max_length 128 --output_dir runs/ft-code-llama-scratch
+    python recipes/finetune.py --task code_translation --model "from_statistics:runs/llama-set/selected" \
+        --max_source_length 128 --max_target_length 128 --max_steps 300 --eval_steps 50 --save_steps 50 \
+        --generation_max_length 128 --output_dir runs/ft-code-llama-pps
 
 Settings are layered: the task's paper settings < the ``--config`` file < command-line flags. Data from
 flags become a ``DownstreamTask`` named after the dataset or the train file's stem, so that selection,
@@ -87,10 +92,12 @@ decoding, metrics, results and card are the registered tasks' code path. Outputs
 decoding speed), ``predictions_<split>.jsonl``, ``metrics.csv``, the Trainer's ``checkpoint-*``.
 ``--push_to_hub`` publishes ``selected/`` to ``--hub_model_id``.
 
-A fresh model (``from_scratch``, ``from_statistics::Pre-attn LN Constant``) is T5 v1.0 small with the
+A fresh T5 (``from_scratch``, ``from_statistics::Pre-attn LN Constant``) is T5 v1.0 small with the
 tokenizer's vocabulary (or ``--config_name``'s architecture), changed by a ``model:`` block of T5Config
 fields in the config file or the same fields as a flag, as in ``recipes/pretrain.py``; both merge field by
-field, the command line winning. (In a config file, ``model: <checkpoint>``, a string, is ``--model``.)
+field, the command line winning. (In a config file, ``model: <checkpoint>``, a string, is ``--model``.) A
+fresh decoder-only model is ``--config_name``'s architecture (there is no default one), changed by a block
+of recipes/pretrain.py's generic names (``width``, ``layers``, ``heads``, ``ffn``, ...) or the family's fields.
 
     model: {d_model: 128, d_kv: 32, d_ff: 512, num_layers: 2, num_decoder_layers: 2, num_heads: 4}
     --config_overrides d_model=128,d_kv=32,d_ff=512,num_layers=2,num_decoder_layers=2,num_heads=4
@@ -115,17 +122,17 @@ from transformers import AutoConfig, AutoModelForCausalLM, Seq2SeqTrainingArgume
 from hf_synpre.cards import finetuning_card, hub_model_id
 from hf_synpre.checkpoints import CHECKPOINT, DEFAULT_SCHEME, FROM_SCRATCH, FROM_STATISTICS, check_config_overrides
 from hf_synpre.checkpoints import check_model_source, check_vocabulary, load_model_and_tokenizer, parse_model_spec
-from hf_synpre.config import config_path_from_argv, config_to_flags, last_flag_value, parse_args_with_config, parse_overrides
+from hf_synpre.config import config_path_from_argv, config_to_flags, last_flag_value, parse_args_with_config
 from hf_synpre.config import run_recipe
 from hf_synpre.downstream import SPLITS
 from hf_synpre.io import load_pretrained, write_json_atomic, write_text_atomic
 from hf_synpre.metrics import METRICS
 from hf_synpre.modeling import INITS, check_attention, set_attention
-from hf_synpre.modeling_causal import CAUSAL_FAMILIES, build_causal_lm, causal_fields, ensure_causal_tokens
-from hf_synpre.modeling_causal import prepare_for_packing
+from hf_synpre.modeling_causal import CAUSAL_FAMILIES, CAUSAL_MODEL_TYPES, build_causal_lm, causal_fields
+from hf_synpre.modeling_causal import ensure_causal_tokens, load_causal_lm, prepare_for_packing
 from hf_synpre.tokenizer import load_tokenizer
-from hf_synpre.training import PACKINGS, CausalCollator, causal_logits_to_predictions, causal_token_sum_loss
-from hf_synpre.training import CheckpointSelectionCallback, ZLossTokenLoss, build_trainer, evaluate_selected
+from hf_synpre.training import PACKINGS, CheckpointSelectionCallback, ZLossTokenLoss, build_trainer
+from hf_synpre.training import causal_trainer_parts, evaluate_selected
 from hf_synpre.training import check_output_dir, check_push, resolve_resume  # before any work
 from hf_synpre.training import decode_and_score, t5x_optimizer, write_predictions
 from hf_synpre.training import prepare_run, selection_exporter, setup_logging, train_and_select
@@ -147,10 +154,11 @@ class ModelArguments:
         metadata={
             "help": "A checkpoint (local directory or Hub id; all weights are loaded), 'from_scratch' (the paper's "
             "Random Init; architecture from --config_name/--config_overrides) or "
-            "'from_statistics:<source>[:<scheme>]' (a fresh T5 drawn from <source>'s parameter statistics; "
-            f"scheme default {DEFAULT_SCHEME!r}). A checkpoint or --config_name of a decoder-only family "
-            f"({', '.join(CAUSAL_FAMILIES)}; by its config's model_type) is fine-tuned as one: prompt inputs + <sep>, "
-            "loss on targets + EOS, greedy decoding."
+            "'from_statistics:<source>[:<scheme>]' (a fresh model of <source>'s kind drawn from its parameter "
+            f"statistics; scheme default {DEFAULT_SCHEME!r}; 'Pre-attn LN Constant' needs no source: the "
+            "architecture of --config_name). A checkpoint, statistics source or --config_name of a decoder-only "
+            f"family ({', '.join(CAUSAL_FAMILIES)}; by its config's model_type) is fine-tuned as one: prompt "
+            "inputs + <sep>, loss on targets + EOS, greedy decoding."
         },
     )
     tokenizer_name: Optional[str] = field(
@@ -176,15 +184,17 @@ class ModelArguments:
     config_name: Optional[str] = field(
         default=None,
         metadata={
-            "help": "from_scratch architecture: a config.json, a model directory or Hub id (only its config is "
-            "read). Unset: T5 v1.0 small (transformers' T5Config defaults) with the tokenizer's vocabulary. A "
-            "decoder-only config gives a fresh model of that family (transformers' init, seeded), its positions "
+            "help": "A fresh model's architecture (from_scratch, or from_statistics without a source): a "
+            "config.json, a model directory or Hub id (only its config is read). Unset: T5 v1.0 small "
+            "(transformers' T5Config defaults) with the tokenizer's vocabulary. A decoder-only config gives a "
+            "fresh model of that family (transformers' init, seeded; or the statistics scheme's), its positions "
             "raised to max_source_length + max_target_length if fewer."
         },
     )
     config_overrides: Optional[str] = field(
         default=None,
-        metadata={"help": "from_scratch: config fields to change, e.g. 'd_model=128,num_layers=2,num_decoder_layers=2' "
+        metadata={"help": "A fresh model (from_scratch, from_statistics without a source): config fields to change, "
+                  "e.g. 'd_model=128,num_layers=2,num_decoder_layers=2' "
                   "(a config file's `model:` block); merged field by field, the later statement winning. A decoder-only "
                   "config takes recipes/pretrain.py's names (width, layers, heads, ffn, ... or the family's fields)."},
     )
@@ -413,16 +423,13 @@ def validate(model_args, data_args, run_args, training_args, given: Sequence[str
     return task
 
 
-#: model_type -> decoder-only family name (hf_synpre.modeling_causal.CAUSAL_FAMILIES)
-CAUSAL_MODEL_TYPES = {row.model_type: name for name, row in CAUSAL_FAMILIES.items()}
-
-
 def model_family(model_args) -> Optional[str]:
     """The decoder-only family of the model ``--model`` gives (by the ``model_type`` of the checkpoint's, the
     statistics source's or ``--config_name``'s config), or None for T5.
 
     A config that cannot be read is T5's business (its loader says what is wrong); a checkpoint that is
-    neither T5 nor a decoder-only family is refused here, naming both kinds.
+    neither T5 nor a decoder-only family is refused here, naming both kinds, and so is a statistics source
+    without a parameter table (``hf_synpre.statistics.table_for``'s one line).
     """
     kind, source, _ = parse_model_spec(model_args.model)
     reference = source if source is not None else model_args.config_name
@@ -432,9 +439,17 @@ def model_family(model_args) -> Optional[str]:
         model_type = AutoConfig.from_pretrained(reference).model_type
     except (OSError, ValueError):
         return None
-    if kind == CHECKPOINT and model_type != "t5" and model_type not in CAUSAL_MODEL_TYPES:
-        raise ValueError(f"--model {source!r} is a {model_type!r} model; this recipe fine-tunes T5 and decoder-only "
-                         f"({', '.join(CAUSAL_FAMILIES)}) models")
+    if model_type != "t5" and model_type not in CAUSAL_MODEL_TYPES:
+        if kind == CHECKPOINT:
+            raise ValueError(f"--model {source!r} is a {model_type!r} model; this recipe fine-tunes T5 and decoder-only "
+                             f"({', '.join(CAUSAL_FAMILIES)}) models")
+        if kind == FROM_STATISTICS:
+            from hf_synpre.statistics import table_for
+
+            try:
+                table_for(model_type)
+            except ValueError as err:
+                raise ValueError(f"--model {model_args.model!r}: {err}") from None
     return CAUSAL_MODEL_TYPES.get(model_type)
 
 
@@ -443,15 +458,7 @@ def check_causal_arguments(model_args, run_args, training_args, family: str, giv
     T5 defaults give way (greedy decoding, no z-loss); a fresh model's config fields exist."""
     spec = model_args.model
     kind, source, _ = parse_model_spec(spec)
-    if kind == FROM_STATISTICS:
-        from hf_synpre.statistics import PARAMETER_TABLES
-
-        if CAUSAL_FAMILIES[family].model_type not in PARAMETER_TABLES:
-            of = source or model_args.config_name
-            raise ValueError(f"--model {spec!r}: from_statistics is not yet for decoder-only families (hf_synpre.statistics "
-                             f"has no {family} parameter table); fine-tune the checkpoint itself (--model {of}) or a "
-                             f"fresh model of its architecture (--model from_scratch --config_name {of})")
-    model = f"--model {spec}" if kind == CHECKPOINT else f"--config_name {model_args.config_name}"
+    model = f"--config_name {model_args.config_name}" if source is None else f"--model {spec}"
     if _given(given, "init") is not None and model_args.init == "t5x":
         raise ValueError(f"--init t5x is T5's (the paper's Random Init); {model} is a decoder-only {family} model, "
                          "which gets transformers' own init: drop --init or give 'hf'")
@@ -466,22 +473,13 @@ def check_causal_arguments(model_args, run_args, training_args, family: str, giv
                          f"{family} model, trained with causal_token_sum_loss as in pre-training: drop --z_loss or give 0")
     if run_args.packing is not None and run_args.packing not in PACKINGS:
         raise ValueError(f"--packing {run_args.packing!r} is not one of {PACKINGS}")
-    if kind == FROM_SCRATCH:
-        causal_fields(family, causal_overrides(model_args.config_overrides))  # unknown fields, untyped values
+    if source is None:  # a fresh model of --config_name's architecture
+        causal_fields(family, model_args.config_overrides)  # unknown fields, untyped values
     # the task's T5 settings give way: greedy decoding, the causal token-sum loss
     training_args.generation_num_beams = 1
     run_args.z_loss = 0.0
     if run_args.packing is None:
         run_args.packing = "none"
-
-
-def causal_overrides(overrides: Optional[str]) -> dict:
-    """``--config_overrides`` as a decoder-only model's fields (``dropout_rate``: the generic ``dropout``)."""
-    fields = parse_overrides(overrides)
-    if "dropout_rate" in fields:
-        fields["dropout"] = fields.pop("dropout_rate")
-    return fields
-
 
 
 # ----------------------------------------------------------------------------------------- main
@@ -562,8 +560,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     optimizers = (None, None)
     if run_args.optimizer == "adafactor_constant":
         optimizers = t5x_optimizer(model, training_args.learning_rate)
-    parts = ({"compute_loss": ZLossTokenLoss(run_args.z_loss)} if family is None
-             else causal_trainer_parts(model, tokens, data_args, run_args.packing))
+    # a decoder-only model: rows inputs + <sep> + targets + EOS, loss and accuracy on targets + EOS only
+    parts = ({"compute_loss": ZLossTokenLoss(run_args.z_loss)} if family is None else causal_trainer_parts(
+        model, tokens, training_args, max_length=data_args.max_source_length + data_args.max_target_length,
+        packing=run_args.packing))
     trainer = build_trainer(
         model, tokenizer, training_args, splits["train"], splits["validation"], selection=selection,
         optimizers=optimizers, max_source_length=data_args.max_source_length,
@@ -641,62 +641,78 @@ def load_causal_model(model_args, data_args, family: str, seed: int, packing: st
 
     A checkpoint loads all its weights and its own tokenizer (or ``--tokenizer_name``'s, which must fit its
     vocabulary); ``from_scratch`` is a fresh model of ``--config_name``'s config (``--config_overrides`` on
-    top), transformers' init seeded by ``seed``, with the shipped vocabulary unless ``--tokenizer_name``.
-    Either way the tokenizer gets the format's tokens (``ensure_causal_tokens``: ``<sep>``, and the
-    sentinels a non-T5 vocabulary lacks; the embedding grows to cover them), ``--dropout_rate`` sets the
-    family's dropout fields, and the lengths must fit the positions: a prompt of up to
-    max_source_length tokens (inputs, then ``<sep>`` where T5 has EOS) and an answer of up to
-    max_target_length (targets + EOS).
+    top), transformers' init seeded by ``seed``, with the shipped vocabulary unless ``--tokenizer_name``;
+    ``from_statistics:<source>`` is a fresh model of the source's config drawn from its statistics, with
+    the source's tokenizer if it has one (else as from_scratch), and the source-less scheme ("Pre-attn LN
+    Constant") one of ``--config_name``'s as from_scratch. Either way the tokenizer gets the format's tokens
+    (``ensure_causal_tokens``: ``<sep>``, and the sentinels a non-T5 vocabulary lacks; the embedding grows
+    to cover them), ``--dropout_rate`` sets the family's dropout fields, and the lengths must fit the
+    positions: a prompt of up to max_source_length tokens (inputs, then ``<sep>`` where T5 has EOS) and an
+    answer of up to max_target_length (targets + EOS); a fresh model's grow to that.
     """
     kind, source, scheme = parse_model_spec(model_args.model)
     row = CAUSAL_FAMILIES[family]
-    attn = {} if model_args.attn_implementation is None else {"attn_implementation": model_args.attn_implementation}
+    attn = model_args.attn_implementation
     fields = {} if model_args.dropout_rate is None else causal_fields(family, {"dropout": model_args.dropout_rate})
     longest = data_args.max_source_length + data_args.max_target_length
-    if kind == FROM_SCRATCH:
+    if source is None:  # from_scratch, or the statistics-free scheme: --config_name's architecture
         tokenizer = copy.deepcopy(load_tokenizer(model_args.tokenizer_name or "default"))  # shared; tokens are added
         tokens = ensure_causal_tokens(tokenizer)
         config = load_pretrained(AutoConfig.from_pretrained, model_args.config_name, "--config_name")
-        ids = {"pad_token_id": tokens.pad_token_id, "eos_token_id": tokens.eos_token_id,
-               "bos_token_id": tokens.eos_token_id}  # no BOS in the format; a config's must be a real id (GPT-2's way)
-        given = causal_fields(family, causal_overrides(model_args.config_overrides))
+        given = causal_fields(family, model_args.config_overrides)
         positions = max(given.get(row.max_positions, getattr(config, row.max_positions)), longest)
-        config = _with_fields(config, {**ids, **given, **fields, row.max_positions: positions})
+        config = _with_fields(config, {**tokens.config_ids(), **given, **fields, row.max_positions: positions})
         if config.vocab_size < len(tokenizer):
             raise ValueError(f"--config_name {model_args.config_name!r} has {config.vocab_size} token embeddings but the "
                              f"tokenizer with {', '.join(tokens.added) or 'its tokens'} has {len(tokenizer)} ids: give "
                              "vocab=<n> in --config_overrides, or another --tokenizer_name")
-        model = build_causal_lm(config, seed=seed, **attn)
-        info = {"kind": kind, "init": "hf", "config": model_args.config_name}
+        if kind == FROM_SCRATCH:
+            model = build_causal_lm(config, seed=seed, attn_implementation=attn)
+            info = {"kind": kind, "init": "hf", "config": model_args.config_name}
+        else:
+            from hf_synpre.statistics import from_statistics
+
+            model = from_statistics(None, scheme=scheme, config=config, seed=seed)
+            info = {"kind": kind, "source": None, "scheme": scheme, "config": model_args.config_name}
     elif kind == CHECKPOINT:
         config = load_pretrained(AutoConfig.from_pretrained, source, "--model")
-        if model_args.tokenizer_name:
-            tokenizer = copy.deepcopy(load_tokenizer(model_args.tokenizer_name))
-        else:
-            tokenizer = load_pretrained(_own_tokenizer, source, "--model's tokenizer (or pass --tokenizer_name)")
+        tokenizer = _causal_tokenizer(model_args.tokenizer_name, source, required=True)
         check_vocabulary(config, tokenizer, repr(source))  # before the format's tokens are added
         config = _with_fields(config, {**fields, **_positions(config, family, source, data_args,
                                                               model_args.extend_n_positions)})
-        model = load_pretrained(lambda p: AutoModelForCausalLM.from_pretrained(p, config=config, **attn), source,
-                                "--model")
+        model = load_causal_lm(source, "--model", config=config, attn_implementation=attn)
         tokens = ensure_causal_tokens(tokenizer, model, seed=seed)
         info = {"kind": kind, "source": source}
-    else:  # from_statistics, once hf_synpre.statistics has the family's table (check_causal_arguments)
+    else:  # from_statistics:<source>: a fresh model of the source's architecture, drawn from its statistics
         from hf_synpre.statistics import from_statistics
 
-        tokenizer = copy.deepcopy(load_tokenizer(model_args.tokenizer_name or "default"))
-        if source is None:
-            config = load_pretrained(AutoConfig.from_pretrained, model_args.config_name, "--config_name")
-            model = from_statistics(None, scheme=scheme, config=config, seed=seed)
-        else:
-            model = from_statistics(source, scheme=scheme, seed=seed)
-        tokens = ensure_causal_tokens(tokenizer, model, seed=seed)
+        config = load_pretrained(AutoConfig.from_pretrained, source, "--model's statistics source")
+        tokenizer = _causal_tokenizer(model_args.tokenizer_name, source, required=False)
+        tokens = ensure_causal_tokens(tokenizer)
+        positions = max(getattr(config, row.max_positions) or 0, longest)  # fresh: the lengths given
+        config = _with_fields(config, {**tokens.config_ids(), **fields, row.max_positions: positions})
+        model = from_statistics(source, scheme=scheme, config=config, seed=seed)
+        ensure_causal_tokens(tokenizer, model, seed=seed)  # the (fresh) embedding covers the format's tokens
         info = {"kind": kind, "source": source, "scheme": scheme}
     model.generation_config.use_cache = True  # decoding caches; the training forward does not (prepare_for_packing)
     prepare_for_packing(model, packing)
     info.update(family=family, tokenizer=getattr(tokenizer, "name_or_path", None) or model_args.tokenizer_name,
                 transfer_embeddings=kind == CHECKPOINT)
     return model, tokenizer, tokens, info
+
+
+def _causal_tokenizer(name: Optional[str], source: str, required: bool):
+    """A copy (the format's tokens are added to it) of ``--tokenizer_name``'s tokenizer, else ``source``'s own;
+    a statistics source without one (``required=False``) gets the shipped vocabulary."""
+    if name:
+        return copy.deepcopy(load_tokenizer(name))
+    if required:
+        return load_pretrained(_own_tokenizer, source, "--model's tokenizer (or pass --tokenizer_name)")
+    try:
+        return _own_tokenizer(source)
+    except (OSError, ValueError, TypeError):
+        logger.info("%s has no tokenizer; using the shipped default vocabulary", source)
+        return copy.deepcopy(load_tokenizer("default"))
 
 
 def _own_tokenizer(path: str):
@@ -736,22 +752,6 @@ def _positions(config, family: str, source: str, data_args, extend: Optional[boo
                          f"was trained at). Its rotary positions run at any length: pass --extend_n_positions true to "
                          f"fine-tune at {longest} knowingly, or lower the lengths to a sum of {have} or less")
     return {row.max_positions: longest}
-
-
-def causal_trainer_parts(model, tokens, data_args, packing: str) -> dict:
-    """``build_trainer``'s keyword arguments for a decoder-only model, as in recipes/pretrain.py: rows
-    ``inputs + <sep> + targets + EOS`` (CausalCollator), the loss on targets + EOS only
-    (``causal_token_sum_loss``: summed / the step's target tokens, as T5's), training batches laid out by
-    ``packing`` with only the scored positions projected onto the vocabulary, evaluation one example per
-    row with the shifted teacher-forced predictions (``causal_logits_to_predictions``)."""
-    common = dict(max_length=data_args.max_source_length + data_args.max_target_length,
-                  sep_token_id=tokens.sep_token_id, eos_token_id=tokens.eos_token_id, pad_token_id=tokens.pad_token_id)
-    return dict(
-        data_collator=CausalCollator.for_model(model, packing, keep_scored_logits=True, **common),
-        eval_data_collator=CausalCollator.for_model(model, "none", **common),
-        compute_loss=causal_token_sum_loss,
-        preprocess_logits=causal_logits_to_predictions,
-    )
 
 
 def _push(run, results: dict, task, training_args, metrics: dict) -> None:

@@ -81,7 +81,7 @@ from pathlib import Path
 from typing import Optional
 
 import datasets
-from transformers import AutoConfig, AutoModelForCausalLM, Seq2SeqTrainingArguments, T5Config, T5ForConditionalGeneration, set_seed
+from transformers import AutoConfig, Seq2SeqTrainingArguments, T5Config, T5ForConditionalGeneration, set_seed
 
 from hf_synpre.cards import pretraining_card
 from hf_synpre.checkpoints import check_config_overrides, with_overrides
@@ -98,11 +98,13 @@ from hf_synpre.io import load_pretrained
 from hf_synpre.modeling import build_t5, check_attention, set_attention
 from hf_synpre.modeling_causal import (
     CAUSAL_FAMILIES,
+    CAUSAL_MODEL_TYPES,
     build_causal_lm,
     causal_config,
     causal_fields,
     ensure_causal_tokens,
     family_of,
+    load_causal_lm,
     prepare_for_packing,
 )
 from hf_synpre.tasks import get_task
@@ -112,10 +114,8 @@ from hf_synpre.training import (
     CheckpointSelectionCallback,
     RestoreRNGCallback,
     PACKINGS,
-    CausalCollator,
     build_trainer,
-    causal_logits_to_predictions,
-    causal_token_sum_loss,
+    causal_trainer_parts,
     check_output_dir,
     check_push,
     paper_optimizer,
@@ -125,7 +125,6 @@ from hf_synpre.training import (
     setup_logging,
     train_and_select,
 )
-from hf_synpre.training.runner import COMPILE_LENGTH_BUCKET
 
 logger = logging.getLogger("pretrain")
 
@@ -347,18 +346,7 @@ def check_causal_arguments(model_args) -> None:
             f"--{t5_only[0]} is a T5 field; for --family {family} state the architecture as a `model:` block or "
             "--config_overrides (e.g. width=128,layers=2,heads=4,ffn=512, or the family's own config fields)"
         )
-    causal_fields(family, causal_overrides(model_args.config_overrides))  # unknown fields, untyped values
-
-
-def causal_overrides(overrides: Optional[str]) -> dict:
-    """``--config_overrides`` as a decoder-only model's fields: ``dropout_rate`` (the flag, which the merge of
-    the `model:` block folds in) is the generic ``dropout``."""
-    from hf_synpre.config import parse_overrides
-
-    fields = parse_overrides(overrides)
-    if "dropout_rate" in fields:
-        fields["dropout"] = fields.pop("dropout_rate")
-    return fields
+    causal_fields(family, model_args.config_overrides)  # unknown fields, untyped values
 
 
 def check_lengths(data_args, model, max_input: int, max_target: int) -> None:
@@ -499,53 +487,25 @@ def load_causal_model(model_args, data_args, tokenizer, seed: int):
     (``prepare_for_packing``: packed rows are exact only without a cache), on for ``generate``.
     """
     family = model_args.family
-    attn = {} if model_args.attn_implementation is None else {"attn_implementation": model_args.attn_implementation}
     if model_args.model_name_or_path:
         path = model_args.model_name_or_path
         found = load_pretrained(AutoConfig.from_pretrained, path, "--model_name_or_path").model_type
         if found != CAUSAL_FAMILIES[family].model_type:
-            named = {row.model_type: name for name, row in CAUSAL_FAMILIES.items()} | {"t5": "t5"}
+            named = {**CAUSAL_MODEL_TYPES, "t5": "t5"}
             raise ValueError(f"--model_name_or_path {path} is a {found!r} model, not --family {family}: "
                              + (f"pass --family {named[found]}" if found in named else f"the families are {FAMILIES}"))
-        model = load_pretrained(lambda p: AutoModelForCausalLM.from_pretrained(p, **attn), path, "--model_name_or_path")
-        tokens = ensure_causal_tokens(tokenizer, model, seed=seed)
-        model.generation_config.use_cache = True
-        return model, tokens
+        model = load_causal_lm(path, "--model_name_or_path", attn_implementation=model_args.attn_implementation)
+        return model, ensure_causal_tokens(tokenizer, model, seed=seed)
     tokens = ensure_causal_tokens(tokenizer)
     base = {**CAUSAL_BASE, "vocab": model_args.vocab_size or -(-len(tokenizer) // 128) * 128,
             "max_positions": data_args.max_source_length + data_args.max_target_length,
-            "dropout": model_args.dropout_rate, "pad_token_id": tokens.pad_token_id,
-            "eos_token_id": tokens.eos_token_id,
-            "bos_token_id": tokens.eos_token_id}  # no BOS in the format; a config's must be a real id (GPT-2's way)
-    fields = {**causal_fields(family, base), **causal_fields(family, causal_overrides(model_args.config_overrides))}
+            "dropout": model_args.dropout_rate, **tokens.config_ids()}
+    fields = {**causal_fields(family, base), **causal_fields(family, model_args.config_overrides)}
     config = causal_config(family, **fields)
     if config.vocab_size < len(tokenizer):
         raise ValueError(f"the model's vocabulary ({config.vocab_size}) is smaller than the tokenizer with "
                          f"{', '.join(tokens.added) or 'its tokens'} ({len(tokenizer)} ids)")
-    return build_causal_lm(config, seed=seed, **attn), tokens
-
-
-def causal_trainer_parts(model, tokens, data_args, training_args) -> dict:
-    """``build_trainer``'s keyword arguments for a decoder-only model: its collators, loss and shifted predictions.
-
-    Training batches are laid out by --packing and compute the logits of scored positions only
-    (``keep_scored_logits``); evaluation is always one example per row (padded), all logits, so that the
-    Trainer's per-row predictions are per-example and exact match means what it means for T5. Rows hold up
-    to max_source_length + max_target_length tokens (inputs + sep + targets + EOS).
-    """
-    pad_to = data_args.pad_to_multiple_of
-    if pad_to is None and training_args.torch_compile:
-        pad_to = COMPILE_LENGTH_BUCKET
-    common = dict(max_length=data_args.max_source_length + data_args.max_target_length,
-                  sep_token_id=tokens.sep_token_id, eos_token_id=tokens.eos_token_id,
-                  pad_token_id=tokens.pad_token_id, pad_to_multiple_of=pad_to)
-    return dict(
-        # only the answer's logits are computed in training (the prompt's are never scored): ~1/3 of a CPU step
-        data_collator=CausalCollator.for_model(model, data_args.packing, keep_scored_logits=True, **common),
-        eval_data_collator=CausalCollator.for_model(model, "none", **common),
-        compute_loss=causal_token_sum_loss,  # shifts; T5's token_sum_loss would not
-        preprocess_logits=causal_logits_to_predictions,
-    )
+    return build_causal_lm(config, seed=seed, attn_implementation=model_args.attn_implementation), tokens
 
 
 # ----------------------------------------------------------------------------------------- main
@@ -598,7 +558,10 @@ def main(argv: Optional[list] = None) -> Path:
     optimizers = (None, None)
     if run_args.optimizer == "adafactor_rsqrt":
         optimizers = paper_optimizer(model, training_args.learning_rate, int(training_args.warmup_steps))
-    causal_kwargs = {} if not causal else causal_trainer_parts(model, tokens, data_args, training_args)
+    # a decoder-only model: rows inputs + <sep> + targets + EOS, loss and accuracy on targets + EOS only
+    causal_kwargs = {} if not causal else causal_trainer_parts(
+        model, tokens, training_args, max_length=data_args.max_source_length + data_args.max_target_length,
+        packing=data_args.packing, pad_to_multiple_of=data_args.pad_to_multiple_of)
     trainer = build_trainer(
         model, tokenizer, training_args, train_stream, eval_dataset, selection=selection, optimizers=optimizers,
         max_source_length=data_args.max_source_length, max_target_length=data_args.max_target_length,

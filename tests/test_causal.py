@@ -366,6 +366,8 @@ def test_a_model_block_becomes_typed_native_fields():
     assert causal_fields("gpt2", {"dropout": "0", "ffn": "256", "n_head": 2}) == {
         "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0, "n_inner": 256, "n_head": 2}
     assert causal_fields("gpt2", "") == {}
+    # the recipes' --dropout_rate (T5's name, folded into the block) is the generic dropout
+    assert causal_fields("gpt2", "dropout_rate=0.2") == causal_fields("gpt2", "dropout=0.2")
     # RoPE's base lives in transformers 5's rope_parameters dict; rope_theta= still reaches it
     theta = causal_fields("mistral", "rope_theta=100,vocab=100")
     assert theta == {"rope_theta": 100.0, "vocab_size": 100}

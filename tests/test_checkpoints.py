@@ -84,3 +84,16 @@ def test_overrides_rebuild_what_t5config_derives():
 def test_bad_overrides_are_one_line_errors(text, message):
     with pytest.raises(ValueError, match=message):
         check_config_overrides(text)
+
+
+def test_a_checkpoint_that_is_not_t5_is_one_line_naming_what_loads_it(tmp_path):
+    """A decoder-only checkpoint is recipes/finetune.py's causal path, not load_model_and_tokenizer's."""
+    from hf_synpre.modeling_causal import build_causal_lm, tiny_causal_config
+
+    build_causal_lm(tiny_causal_config("gpt2", width=32, layers=1, heads=2, ffn=64)).save_pretrained(tmp_path / "gpt2")
+    with pytest.raises(ValueError) as err:
+        load_model_and_tokenizer(str(tmp_path / "gpt2"), max_source_length=64, max_target_length=64, seed=0)
+    message = str(err.value)
+    assert "\n" not in message and "'gpt2' model; load_model_and_tokenizer loads T5 checkpoints" in message
+    assert "recipes/finetune.py fine-tunes T5 and, by its decoder-only path, the families llama, qwen2, mistral, gpt2" \
+        in message

@@ -94,3 +94,27 @@ def test_building_the_command_line_imports_neither_datasets_nor_torch():
     code = "import sys, hf_synpre.cli as c; c.build_parser(); print([m for m in ('datasets', 'torch') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_publish_model_names_the_class_that_loads_the_folder_back(tmp_path, capsys, monkeypatch):
+    """T5 -> T5ForConditionalGeneration, a decoder-only family -> AutoModelForCausalLM (by config.json's model_type)."""
+    import json
+    import types
+
+    import hf_synpre.hub
+
+    from hf_synpre.cli import loader_class
+
+    for model_type, expected in [("t5", "T5ForConditionalGeneration"), ("llama", "AutoModelForCausalLM"),
+                                 ("gpt2", "AutoModelForCausalLM"), ("qwen2", "AutoModelForCausalLM"),
+                                 ("bert", "AutoModel")]:
+        folder = tmp_path / model_type
+        folder.mkdir()
+        (folder / "config.json").write_text(json.dumps({"model_type": model_type}))
+        assert loader_class(folder) == expected, model_type
+    monkeypatch.setattr(hf_synpre.hub, "publish_model", lambda folder, repo_id, **kw: types.SimpleNamespace(
+        repo_id=repo_id, commit_url=f"http://hub/{repo_id}/commit/1"))
+    assert main(["publish-model", str(tmp_path / "llama"), "--repo-id", "me/llama-set"]) == 0
+    assert "Load it with: AutoModelForCausalLM.from_pretrained('me/llama-set')" in capsys.readouterr().out
+    assert main(["publish-model", str(tmp_path / "t5"), "--repo-id", "me/t5-set"]) == 0
+    assert "Load it with: T5ForConditionalGeneration.from_pretrained('me/t5-set')" in capsys.readouterr().out

@@ -14,8 +14,8 @@ import torch
 
 from hf_synpre.modeling_causal import build_causal_lm, ensure_causal_tokens, tiny_causal_config
 from hf_synpre.tokenizer import default_tokenizer
+from hf_synpre.training import causal_trainer_parts, decode_causal_by_length
 from hf_synpre.training.collate import LABEL_PAD
-from hf_synpre.training.decoding import decode_causal_by_length
 from synpre_testkit.recipes import QUIET_TRAINER_FLAGS, load_recipe, recipe_path
 
 recipe = load_recipe("finetune")
@@ -180,9 +180,11 @@ def test_a_fresh_model_is_seeded_and_a_checkpoints_positions_are_checked(llama, 
 
 def test_training_batches_score_targets_and_eos_only(llama):
     """The trainer's collators put inputs + <sep> + targets + EOS in a row and label only targets + EOS."""
-    model_args, data_args, run_args, _ = recipe.parse_args([*RUN, "--model", str(llama), "--output_dir", "unused"])
+    model_args, data_args, run_args, training_args = recipe.parse_args([*RUN, "--model", str(llama), "--output_dir",
+                                                                         "unused"])
     model, tok, tokens, _ = recipe.load_causal_model(model_args, data_args, "llama", seed=0)
-    parts = recipe.causal_trainer_parts(model, tokens, data_args, "none")
+    parts = causal_trainer_parts(model, tokens, training_args, packing="none",  # what main() passes
+                                 max_length=data_args.max_source_length + data_args.max_target_length)
     inputs, targets = _test_pairs(tok, 3)
     features = [{"inputs": x, "targets": y} for x, y in zip(inputs, targets)]
     for collator in (parts["data_collator"], parts["eval_data_collator"]):
@@ -225,18 +227,62 @@ def test_t5_only_settings_are_refused_for_a_decoder_only_model_naming_the_fix(ll
                                               tmp_path)
 
 
-def test_from_statistics_of_a_decoder_only_source(llama, tmp_path):
-    from hf_synpre.statistics import PARAMETER_TABLES
+def test_from_statistics_of_a_decoder_only_source(llama, gpt2, tmp_path):
+    """from_statistics:<llama> is a fresh Llama drawn from the source's statistics (hf_synpre.statistics'
+    own draw, the same seed), fine-tuned as a decoder-only model; from_statistics::Pre-attn LN Constant with
+    a causal --config_name is a fresh model of that architecture (from_scratch's, seeded alike) with its
+    pre-attention norm scales set to the constant, no source read."""
+    from hf_synpre.statistics import DEFAULT_PRE_ATTN_LN_VALUE, from_statistics
 
-    spec = f"from_statistics:{llama}"
-    if "llama" not in PARAMETER_TABLES:
-        message = _error(["--model", spec], tmp_path)
-        assert "from_statistics is not yet for decoder-only families" in message
-        assert f"--model from_scratch --config_name {llama}" in message
-    else:  # hf_synpre.statistics has the family's table: the recipe's from_statistics path runs
-        results = recipe.main([*RUN, "--model", spec, "--max_steps", "2", "--infer_eval_examples", "2",
-                               "--output_dir", str(tmp_path / "out")])
+    def load(*flags):
+        model_args, data_args, run_args, training_args = recipe.parse_args([*RUN, "--output_dir", "unused", *flags])
+        family = recipe.model_family(model_args)
+        return recipe.load_causal_model(model_args, data_args, family, seed=training_args.seed), training_args.seed
+
+    (drawn, tok, tokens, info), seed = load("--model", f"from_statistics:{llama}")
+    assert info | {"tokenizer": None} == {"kind": "from_statistics", "source": str(llama), "scheme": "Per Param Mean/SD",
+                                          "family": "llama", "tokenizer": None, "transfer_embeddings": False}
+    assert tok.sep_token_id == tokens.sep_token_id == 4100 and tokens.added == ()  # the source's own tokenizer
+    expected = from_statistics(str(llama), seed=seed).state_dict()
+    for name, tensor in drawn.state_dict().items():
+        assert torch.equal(tensor, expected[name]), name
+    # a fresh model takes the lengths given: GPT-2's learned positions grow (wpe drawn from its statistics)
+    longer = ("--max_source_length", "100", "--max_target_length", "100")
+    assert load("--model", f"from_statistics:{gpt2}", *longer)[0][0].config.n_positions == 200
+
+    (constant, _, _, info), _ = load("--model", "from_statistics::Pre-attn LN Constant", "--config_name", str(llama))
+    (scratch, _, _, _), _ = load("--model", "from_scratch", "--config_name", str(llama))
+    assert info["kind"] == "from_statistics" and info["source"] is None and info["family"] == "llama"
+    set_ = 0
+    for name, tensor in constant.state_dict().items():
+        if name.endswith("input_layernorm.weight"):  # Llama's pre-attention norm
+            assert torch.all(tensor == DEFAULT_PRE_ATTN_LN_VALUE), name
+            set_ += 1
+        else:
+            assert torch.equal(tensor, scratch.state_dict()[name]), name
+    assert set_ == 1
+
+    # both through the whole recipe: trained, selected, decoded; the card says where the model started
+    for spec, extra, start in [(f"from_statistics:{llama}", [], f"drawn from the parameter statistics of `{llama}`"),
+                               ("from_statistics::Pre-attn LN Constant", ["--config_name", str(llama)],
+                                'scheme "Pre-attn LN Constant" (no source statistics)')]:
+        out = tmp_path / spec.split(":")[-1].replace(" ", "_")
+        results = recipe.main([*RUN, "--model", spec, *extra, "--max_steps", "2", "--infer_eval_examples", "2",
+                               "--output_dir", str(out)])
         assert results["model"]["kind"] == "from_statistics" and results["model"]["family"] == "llama"
+        assert results["format"]["separator_id"] == 4100 and results["test"]["decoding"]["num_beams"] == 1
+        card = (out / "selected" / "README.md").read_text()
+        assert start in card and "pipeline_tag: text-generation" in card
+
+
+def test_a_statistics_source_without_a_parameter_table_is_one_line(tmp_path):
+    from transformers import BertConfig
+
+    BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+               intermediate_size=64).save_pretrained(tmp_path / "bert")
+    message = _error(["--model", f"from_statistics:{tmp_path / 'bert'}"], tmp_path)
+    assert message.startswith(f"--model 'from_statistics:{tmp_path / 'bert'}': No parameter table for model_type 'bert'")
+    assert not (tmp_path / "out").exists()  # refused before any work: no output_dir left behind
 
 
 def test_the_command_line_gives_one_line_and_exit_2(llama, tmp_path):

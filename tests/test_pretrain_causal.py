@@ -19,6 +19,7 @@ from hf_synpre.training import (
     CheckpointSelectionCallback,
     build_trainer,
     causal_logits_to_predictions,
+    causal_trainer_parts,
     logits_to_predictions,
     prepare_run,
     token_accuracy_metrics,
@@ -212,10 +213,15 @@ def test_the_recipes_trainer_scores_a_perfect_next_token_model_1_and_the_padding
     prepare_run(args)
     feats = features(8, seed=1)
     eval_set = datasets.Dataset.from_list(feats)
-    data_args = type("D", (), dict(max_source_length=32, max_target_length=32, pad_to_multiple_of=None,
-                                   packing="flatten"))()
-    parts = recipe.causal_trainer_parts(Oracle(1000), CausalTokens(999, 1, 0), data_args, args)
+    parts = causal_trainer_parts(Oracle(1000), CausalTokens(999, 1, 0), args, max_length=64, packing="flatten")
     assert parts["eval_data_collator"].packing == "none" and parts["data_collator"].packing == "flatten"
+    assert parts["data_collator"].max_length == parts["eval_data_collator"].max_length == 64
+    assert parts["data_collator"].keep_scored_logits and not parts["eval_data_collator"].keep_scored_logits
+    assert parts["data_collator"].pad_to_multiple_of is None  # no --torch_compile: exact widths
+    args.torch_compile = True  # as build_trainer: length buckets, so that compiled graphs are few
+    assert causal_trainer_parts(Oracle(1000), CausalTokens(999, 1, 0), args, max_length=64,
+                                packing="none")["eval_data_collator"].pad_to_multiple_of == 64
+    args.torch_compile = False
     trainer = build_trainer(Oracle(1000), None, args, None, eval_set, selection=CheckpointSelectionCallback("best"),
                             max_source_length=None, max_target_length=None, **parts)
     metrics = trainer.evaluate()

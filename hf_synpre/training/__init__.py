@@ -1,4 +1,5 @@
-"""Training T5 with the ``transformers`` ``Trainer`` the paper's way: the pieces, and the run skeleton.
+"""Training T5 (and decoder-only models) with the ``transformers`` ``Trainer`` the paper's way: the pieces, and
+the run skeleton.
 
 Public API (from the module named):
     SynpreCollator, padding_efficiency, LABEL_PAD       -- batches (:mod:`.collate`)
@@ -10,11 +11,15 @@ Public API (from the module named):
     paper_optimizer, t5x_optimizer, RsqrtSchedule, Adafactor  -- t5x Adafactor + rsqrt / constant LR (:mod:`.optim`)
     CheckpointSelectionCallback, CSVLoggerCallback, RestoreRNGCallback, SELECTION_RULES  (:mod:`.callbacks`)
     export_model                                        -- an HF model dir, written atomically (:mod:`.export`)
-    decode_by_length, decode_texts, decode_and_score, Scored, write_predictions, t5x_brevity_penalty
-                                                        -- decoding for the task metric (:mod:`.decoding`)
+    decode_by_length, decode_causal_by_length, decode_texts, decode_and_score, Scored, write_predictions,
+    t5x_brevity_penalty                                 -- decoding for the task metric (:mod:`.decoding`): T5's
+                                                           beams or greedy, a decoder-only model's greedy
+                                                           continuation of ``inputs + <sep>``, left-padded
     check_output_dir, check_push, resolve_resume        -- checks before any work (:mod:`.checks`)
-    setup_logging, prepare_run, selection_exporter, build_trainer, train_and_select, evaluate_selected,
-    Run, Trained, SELECTED_DIRNAME                      -- the recipes' shared skeleton (:mod:`.runner`)
+    setup_logging, prepare_run, selection_exporter, build_trainer, causal_trainer_parts, train_and_select,
+    evaluate_selected, Run, Trained, SELECTED_DIRNAME   -- the recipes' shared skeleton (:mod:`.runner`);
+                                                           causal_trainer_parts: build_trainer's collators,
+                                                           loss and predictions for a decoder-only model
 
 and, imported from the submodule itself (it reads downstream data, so ``datasets``):
     hf_synpre.training.finetune_data: task_default_flags, task_from_data_flags, tokenize_splits, ...
@@ -31,6 +36,7 @@ from .decoding import (
     Scored,
     decode_and_score,
     decode_by_length,
+    decode_causal_by_length,
     decode_texts,
     t5x_brevity_penalty,
     write_predictions,
@@ -44,6 +50,7 @@ from .runner import (
     Run,
     Trained,
     build_trainer,
+    causal_trainer_parts,
     evaluate_selected,
     prepare_run,
     selection_exporter,
@@ -71,10 +78,12 @@ __all__ = [
     "causal_logits_to_predictions",
     "causal_padding_efficiency",
     "causal_token_sum_loss",
+    "causal_trainer_parts",
     "check_output_dir",
     "check_push",
     "decode_and_score",
     "decode_by_length",
+    "decode_causal_by_length",
     "decode_texts",
     "evaluate_selected",
     "export_model",

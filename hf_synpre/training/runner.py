@@ -13,8 +13,10 @@ Public API:
                   preprocess_logits=logits_to_predictions)
         -> SynpreTrainer                          -- SynpreCollator, teacher-forced accuracy, the selection
                                                      callback and a CSV log in ``<output_dir>/metrics.csv``;
-                                                     a decoder-only model passes its own collators, loss and
-                                                     ``causal_logits_to_predictions`` (recipes/pretrain.py)
+                                                     a decoder-only model passes causal_trainer_parts' instead
+    causal_trainer_parts(model, tokens, training_args, *, max_length, packing, pad_to_multiple_of=None) -> dict
+                                                  -- build_trainer's collators, loss and predictions for a
+                                                     decoder-only model (both recipes' causal path)
     SynpreTrainer                                 -- ``Seq2SeqTrainer`` without the per-step tax below, and
                                                      with an evaluation collator of its own (``eval_data_collator``)
     train_and_select(trainer, selection, resume=None) -> Trained(selection, history, seconds, metrics)
@@ -48,13 +50,15 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from .callbacks import CheckpointSelectionCallback, CSVLoggerCallback
+from .causal_collate import CausalCollator, causal_token_sum_loss
 from .collate import SynpreCollator
 from .export import export_model
 from .losses import token_sum_loss
-from .metrics import logits_to_predictions, token_accuracy_metrics
+from .metrics import causal_logits_to_predictions, logits_to_predictions, token_accuracy_metrics
 
-__all__ = ["COMPILE_LENGTH_BUCKET", "SELECTED_DIRNAME", "Run", "SynpreTrainer", "Trained", "build_trainer", "evaluate_selected", "prepare_run",
-           "selection_exporter", "setup_logging", "train_and_select"]
+__all__ = ["COMPILE_LENGTH_BUCKET", "SELECTED_DIRNAME", "Run", "SynpreTrainer", "Trained", "build_trainer",
+           "causal_trainer_parts", "evaluate_selected", "prepare_run", "selection_exporter", "setup_logging",
+           "train_and_select"]
 
 logger = logging.getLogger(__name__)
 
@@ -222,6 +226,33 @@ def build_trainer(
     )
     trainer.eval_data_collator = eval_data_collator
     return trainer
+
+
+def causal_trainer_parts(model, tokens, training_args, *, max_length: int, packing: str,
+                         pad_to_multiple_of: Optional[int] = None) -> dict:
+    """:func:`build_trainer`'s keyword arguments for a decoder-only model: its collators, loss and shifted predictions.
+
+    Rows are ``inputs + <sep> + targets + EOS`` of up to ``max_length`` tokens (max_source_length +
+    max_target_length: the separator takes the place of the input's EOS), with the ids of ``tokens``
+    (:class:`hf_synpre.modeling_causal.CausalTokens`). Training batches are laid out by ``packing``
+    (``CausalCollator``) and compute the logits of the scored positions only (``keep_scored_logits``: the
+    prompt's are never scored; about a third of a tiny model's CPU step). Evaluation is always one example
+    per row (padded), all logits, so that the Trainer's per-row predictions are per-example and exact match
+    means what it means for T5. The loss is ``causal_token_sum_loss`` on targets + EOS (T5's
+    ``token_sum_loss`` does not shift), summed / the step's target tokens; the predictions are
+    ``causal_logits_to_predictions`` (the logits at t predict token t + 1). ``pad_to_multiple_of`` rounds
+    row widths up; unset, :data:`COMPILE_LENGTH_BUCKET` under ``torch_compile`` (as :func:`build_trainer`).
+    """
+    if pad_to_multiple_of is None and getattr(training_args, "torch_compile", False):
+        pad_to_multiple_of = COMPILE_LENGTH_BUCKET
+    common = dict(max_length=max_length, sep_token_id=tokens.sep_token_id, eos_token_id=tokens.eos_token_id,
+                  pad_token_id=tokens.pad_token_id, pad_to_multiple_of=pad_to_multiple_of)
+    return dict(
+        data_collator=CausalCollator.for_model(model, packing, keep_scored_logits=True, **common),
+        eval_data_collator=CausalCollator.for_model(model, "none", **common),
+        compute_loss=causal_token_sum_loss,
+        preprocess_logits=causal_logits_to_predictions,
+    )
 
 
 @dataclass
