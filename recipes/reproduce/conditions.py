@@ -4,12 +4,17 @@ Public API:
     Condition                 -- one row: name, the paper's label, its table, what it pre-trains, its --model
     CONDITIONS                -- name -> Condition, in the tables' order
     CORE_CONDITIONS, BASELINES -- the default set; the two rows every benefit % is measured between
+    GROUPS                    -- name -> conditions: core, table2 (ten schemes from Set and LIME), table3 (the
+                                 LN constant 0.05..1.0)
+    TABLE2_SCHEMES, TABLE3_VALUES
     PRETRAIN_TASKS            -- what the conditions pre-train on ("natural" or a synthetic task)
-    parse_conditions(spec) -> names  -- ``--conditions``: names, ``core`` or ``all``, comma-separated
+    parse_conditions(spec) -> names  -- ``--conditions``: names or groups (``core``, ``table2``, ``table3``,
+                                        ``all``), comma-separated
 """
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
@@ -42,9 +47,36 @@ CONDITIONS: Dict[str, Condition] = {c.name: c for c in [
     Condition("stats_set", "Per Param Mean/SD (Set)", 2, model="from_statistics:{pretrained}:Per Param Mean/SD", source="set"),
     Condition("stats_lime", "Per Param Mean/SD (LIME)", 2, model="from_statistics:{pretrained}:Per Param Mean/SD",
               source="lime"),
-    Condition("preattn_ln", "Pre-attn LN Constant 0.4", 3, model="from_statistics::Pre-attn LN Constant"),
 ]}
+
+# Table 2 whole: the other eight statistics schemes, from the Set and from the LIME checkpoints
+# (Per Param Mean/SD is stats_set / stats_lime above; Pre-attn LN Constant is Table 3)
+TABLE2_SCHEMES = ("Per Param Scale", "Whole Model Scale", "Pre-attn LN Per Param Scale", "Across Layers Scale",
+                  "Per Layer Scale", "Pre-MLP LN Per Param Scale", "Attention Per Param Scale", "MLP Per Param Scale")
+for _source, _label in (("set", "Set"), ("lime", "LIME")):
+    for _scheme in TABLE2_SCHEMES:
+        _name = f"stats_{_source}_" + _scheme.lower().replace("-", "").replace(" ", "_")
+        CONDITIONS[_name] = Condition(_name, f"{_scheme} ({_label})", 2, model=f"from_statistics:{{pretrained}}:{_scheme}",
+                                      source=_source)
+
+# Table 3: the authors' sweep of the constant, in t5x's custom-value form
+TABLE3_VALUES = ("0.05", "0.1", "0.2", "0.4", "0.6", "0.8", "1.0")
+for _value in TABLE3_VALUES:
+    if _value == "0.4":  # the paper's headline value, the scheme's default (and its name before the sweep)
+        CONDITIONS["preattn_ln"] = Condition("preattn_ln", "Pre-attn LN Constant 0.4", 3,
+                                             model="from_statistics::Pre-attn LN Constant")
+    else:
+        CONDITIONS[f"ln_{_value}"] = Condition(
+            f"ln_{_value}", f"Pre-attn LN Constant {_value}", 3,
+            model=f"from_statistics::pre_self_attn_ln-{_value}---pre_cross_attn_ln-{_value}")
+
 CORE_CONDITIONS = ("random", "natural", "set", "identity", "lime", "stats_set")
+GROUPS = {
+    "core": CORE_CONDITIONS,
+    "table2": ("stats_set", *(n for n in CONDITIONS if n.startswith("stats_set_")),
+               "stats_lime", *(n for n in CONDITIONS if n.startswith("stats_lime_"))),
+    "table3": tuple("preattn_ln" if v == "0.4" else f"ln_{v}" for v in TABLE3_VALUES),
+}
 BASELINES = ("random", "natural")
 # a scale's per-task pre-training flags are keyed by these; any other key is a typo that would do nothing
 PRETRAIN_TASKS = tuple(dict.fromkeys(c.pretrain for c in CONDITIONS.values() if c.pretrain))
@@ -56,10 +88,12 @@ def parse_conditions(spec: str) -> List[str]:
     for part in (p.strip() for p in spec.split(",")):
         if not part:
             continue
-        group = {"core": CORE_CONDITIONS, "all": tuple(CONDITIONS)}.get(part, (part,))
+        group = {**GROUPS, "all": tuple(CONDITIONS)}.get(part, (part,))
         for name in group:
             if name not in CONDITIONS:
-                raise ValueError(f"unknown condition {name!r}; valid: core, all, {', '.join(CONDITIONS)}")
+                close = difflib.get_close_matches(name, list(CONDITIONS), n=1)
+                raise ValueError(f"unknown condition {name!r}" + (f" (closest: {close[0]!r})" if close else "")
+                                 + f"; valid: {', '.join(GROUPS)}, all, {', '.join(CONDITIONS)}")
             if name not in names:
                 names.append(name)
     missing = [b for b in BASELINES if b not in names]

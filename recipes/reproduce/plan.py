@@ -68,6 +68,8 @@ def plan(scale: Scale, conditions: Sequence[str], tasks: Sequence[str], seeds: i
                                "--min_train_examples", str(natural_examples)]
                 if natural_files:
                     corpus_argv += ["--max_files", str(natural_files)]
+                if scale.natural_corpus != "span_corruption":  # T5's argv stays as its caches recorded it
+                    corpus_argv += ["--objective", scale.natural_corpus]
                 pretraining.append(Stage(CORPUS, "corpus", corpus_argv))
             flags += ["--data", str(runs / CORPUS / "data"), "--task", "set"]  # --task only names the run
             deps = [CORPUS]

@@ -124,6 +124,7 @@ def build_corpus(out: str, argv: Sequence[str]) -> None:
     """The corpus stage (a subprocess, so it runs beside the others): the natural corpus with save_to_disk."""
     from hf_synpre.data.natural import (
         corpus_fingerprint,
+        language_modeling_corpus,
         python_stdlib_files,
         span_corruption_corpus,
     )
@@ -135,10 +136,16 @@ def build_corpus(out: str, argv: Sequence[str]) -> None:
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--min_train_examples", type=int, required=True)
     p.add_argument("--max_files", type=int, default=None)
+    p.add_argument("--objective", choices=("span_corruption", "language_modeling"), default="span_corruption")
     a = p.parse_args(argv)
     files = python_stdlib_files()[: a.max_files]
-    ds = span_corruption_corpus(files, default_tokenizer(), inputs_length=a.inputs_length,
-                                num_validation=a.num_validation, min_train_examples=a.min_train_examples, seed=a.seed)
+    if a.objective == "language_modeling":  # chunks of inputs_length tokens, each seen once per epoch of the stream
+        ds = language_modeling_corpus(files, default_tokenizer(), length=a.inputs_length,
+                                      num_validation=a.num_validation)
+    else:
+        ds = span_corruption_corpus(files, default_tokenizer(), inputs_length=a.inputs_length,
+                                    num_validation=a.num_validation, min_train_examples=a.min_train_examples,
+                                    seed=a.seed)
     info = {"source": f"Python {sys.version.split()[0]} standard library ({len(files)} files)",
             "fingerprint": corpus_fingerprint(files), "train_examples": len(ds["train"]),
             "validation_examples": len(ds["validation"]), **vars(a)}

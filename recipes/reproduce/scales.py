@@ -26,6 +26,8 @@ A scale file (``scales/mini.yaml`` is the commented example); every key is requi
     offline: true                    # default false: stages run with HF_HUB_OFFLINE=1
     natural_checkpoints: {task: id}  # default {}: natural pre-training is run; else an off-the-shelf
                                      # model per task stands for it
+    natural_corpus: span_corruption  # default: T5's objective over the corpus; language_modeling: next-token
+                                     # prediction over the same chunks (the decoder-only natural row)
 
 Flags are shell lines (split with ``shlex``), not YAML lists, so that YAML never turns ``3500`` into a
 number or ``false`` into a boolean: the words reach each stage's argv verbatim, and the stage caches
@@ -46,6 +48,7 @@ from .conditions import PRETRAIN_TASKS
 REPO = Path(__file__).resolve().parents[2]  # the stages run here, so config paths are relative to it
 SCALES_DIR = Path(__file__).resolve().parent / "scales"
 METRICS = ("test_token_accuracy", "report")
+NATURAL_CORPORA = ("span_corruption", "language_modeling")
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class Scale:
     launcher: Tuple[str, ...] = ()  # e.g. accelerate launch ...; empty: this interpreter
     offline: bool = False  # stages run with HF_HUB_OFFLINE=1 (nothing may wait on the network)
     natural_checkpoints: Dict[str, str] = field(default_factory=dict)  # task -> off-the-shelf model
+    natural_corpus: str = "span_corruption"  # or "language_modeling" (decoder-only)
 
 
 # ----------------------------------------------------------------------------------------- values
@@ -109,6 +113,12 @@ def _names(value: Any) -> Tuple[str, ...]:
 def _metric(value: Any) -> str:
     if value not in METRICS:
         raise ValueError(f"expected one of {', '.join(METRICS)}, got {value!r}")
+    return value
+
+
+def _natural_corpus(value: Any) -> str:
+    if value not in NATURAL_CORPORA:
+        raise ValueError(f"expected one of {', '.join(NATURAL_CORPORA)}, got {value!r}")
     return value
 
 
@@ -165,6 +175,7 @@ _SCHEMA: Dict[str, Any] = {
     "launcher": (_words, ()),
     "offline": (_bool, False),
     "natural_checkpoints": (_checkpoints, {}),
+    "natural_corpus": (_natural_corpus, "span_corruption"),
 }
 
 
@@ -220,7 +231,7 @@ def load_scale(spec: str | Path) -> Scale:
         pretrain_task_flags=v["pretrain.task_flags"],
         finetune_config=v["finetune.config"], finetune_flags=v["finetune.flags"],
         metric=v["metric"], jobs=v["jobs"], threads=v["threads"], launcher=v["launcher"], offline=v["offline"],
-        natural_checkpoints=v["natural_checkpoints"],
+        natural_checkpoints=v["natural_checkpoints"], natural_corpus=v["natural_corpus"],
     )
 
 
