@@ -38,6 +38,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--scale", default="mini",
                    help=f"{', '.join(SCALES)} (recipes/reproduce/scales/<name>.yaml) or the path of a scale .yaml file "
                         "(default mini)")
+    p.add_argument("--family", default="t5", choices=("t5", "causal"),
+                   help="t5 (the paper's encoder-decoder) or causal (a decoder-only model: the scale "
+                        "<scale>_causal.yaml, e.g. mini_causal); default t5")
     p.add_argument("--conditions", default="core", help=f"names, 'core' ({','.join(CORE_CONDITIONS)}) or 'all'")
     p.add_argument("--tasks", default=None, help="downstream tasks, comma-separated (default: the scale's)")
     p.add_argument("--seeds", type=int, default=3, help="fine-tuning seeds per condition and task (default 3)")
@@ -61,6 +64,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def resolve_scale(name: str, family: str = "t5") -> Scale:
+    """``--scale`` for ``--family``: a shipped name (the causal family's is ``<name>_causal``) or a YAML path."""
+    if family == "causal" and name in SCALES and not name.endswith("_causal"):
+        if f"{name}_causal" not in SCALES:
+            shipped = ", ".join(n for n in SCALES if n.endswith("_causal"))
+            raise ValueError(f"--family causal has no {name!r} scale (no scales/{name}_causal.yaml); shipped: {shipped}")
+        name = f"{name}_causal"
+    return SCALES.get(name) or load_scale(name)
+
+
 def _require_plotting() -> None:
     try:
         import matplotlib  # noqa: F401
@@ -75,16 +88,16 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         build_corpus(argv[1], argv[2:])
         return {}
     args = parse_args(argv)
-    scale = SCALES.get(args.scale) or load_scale(args.scale)
-    conditions = parse_conditions(args.conditions)
+    scale = resolve_scale(args.scale, args.family)
+    root = Path(args.output_dir or REPO / "runs" / "reproduce" / scale.name).resolve()
+    previous = json.loads((root / "results.json").read_text()) if (root / "results.json").is_file() else None
+    merge(previous, {"pretraining": [], "finetuning": []}, scale)  # a folder of another format: refuse now
+    conditions = parse_conditions(args.conditions, measured=(previous or {}).get("conditions", ()))
     tasks = scale.tasks if args.tasks is None else tuple(t.strip() for t in args.tasks.split(",") if t.strip())
     from hf_synpre.downstream import get_downstream_task
 
     for task in tasks:
         get_downstream_task(task)  # unknown task -> the valid names
-    root = Path(args.output_dir or REPO / "runs" / "reproduce" / scale.name).resolve()
-    previous = json.loads((root / "results.json").read_text()) if (root / "results.json").is_file() else None
-    merge(previous, {"pretraining": [], "finetuning": []}, scale)  # a folder of another format: refuse now
     stages = plan(scale, conditions, tasks, args.seeds, root, shlex.split(args.pretrain_args),
                   shlex.split(args.finetune_args), natural_files=args.natural_files,
                   natural_validation=args.natural_validation, natural_examples=args.natural_examples,

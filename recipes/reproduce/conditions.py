@@ -8,7 +8,7 @@ Public API:
                                  LN constant 0.05..1.0)
     TABLE2_SCHEMES, TABLE3_VALUES
     PRETRAIN_TASKS            -- what the conditions pre-train on ("natural" or a synthetic task)
-    parse_conditions(spec) -> names  -- ``--conditions``: names or groups (``core``, ``table2``, ``table3``,
+    parse_conditions(spec, measured=()) -> names  -- ``--conditions``: names or groups (``core``, ``table2``, ``table3``,
                                         ``all``), comma-separated
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 
 @dataclass(frozen=True)
@@ -82,8 +82,10 @@ BASELINES = ("random", "natural")
 PRETRAIN_TASKS = tuple(dict.fromkeys(c.pretrain for c in CONDITIONS.values() if c.pretrain))
 
 
-def parse_conditions(spec: str) -> List[str]:
-    """The condition names of ``--conditions`` (groups expanded, duplicates dropped), baselines required."""
+def parse_conditions(spec: str, measured: Sequence[str] = ()) -> List[str]:
+    """The condition names of ``--conditions`` (groups expanded, duplicates dropped), baselines required
+    unless ``measured`` (the rows the output folder's table already has) holds them: a later invocation may
+    add rows to a table without re-running its baselines."""
     names: List[str] = []
     for part in (p.strip() for p in spec.split(",")):
         if not part:
@@ -96,10 +98,10 @@ def parse_conditions(spec: str) -> List[str]:
                                  + f"; valid: {', '.join(GROUPS)}, all, {', '.join(CONDITIONS)}")
             if name not in names:
                 names.append(name)
-    missing = [b for b in BASELINES if b not in names]
+    missing = [b for b in BASELINES if b not in names and b not in measured]
     if missing:
         raise ValueError(
             f"--conditions must include {' and '.join(missing)}: benefit % is measured between Random Init and "
-            "natural pre-training"
+            "natural pre-training (or name an --output_dir whose table has them)"
         )
     return names
