@@ -96,8 +96,9 @@ A fresh T5 (``from_scratch``, ``from_statistics::Pre-attn LN Constant``) is T5 v
 tokenizer's vocabulary (or ``--config_name``'s architecture), changed by a ``model:`` block of T5Config
 fields in the config file or the same fields as a flag, as in ``recipes/pretrain.py``; both merge field by
 field, the command line winning. (In a config file, ``model: <checkpoint>``, a string, is ``--model``.) A
-fresh decoder-only model is ``--config_name``'s architecture (there is no default one), changed by a block
-of recipes/pretrain.py's generic names (``width``, ``layers``, ``heads``, ``ffn``, ...) or the family's fields.
+fresh decoder-only model is ``--config_name``'s architecture -- a config/checkpoint, or a family's name
+(``--config_name llama``: transformers' defaults for it) -- changed by a block of recipes/pretrain.py's generic
+names (``width``, ``layers``, ``heads``, ``ffn``, ...) or the family's fields.
 
     model: {d_model: 128, d_kv: 32, d_ff: 512, num_layers: 2, num_decoder_layers: 2, num_heads: 4}
     --config_overrides d_model=128,d_kv=32,d_ff=512,num_layers=2,num_decoder_layers=2,num_heads=4
@@ -128,7 +129,7 @@ from hf_synpre.downstream import SPLITS
 from hf_synpre.io import load_pretrained, write_json_atomic, write_text_atomic
 from hf_synpre.metrics import METRICS
 from hf_synpre.modeling import INITS, check_attention, set_attention
-from hf_synpre.modeling_causal import CAUSAL_FAMILIES, CAUSAL_MODEL_TYPES, build_causal_lm, causal_fields
+from hf_synpre.modeling_causal import CAUSAL_FAMILIES, CAUSAL_MODEL_TYPES, build_causal_lm, causal_config, causal_fields
 from hf_synpre.modeling_causal import ensure_causal_tokens, load_causal_lm, prepare_for_packing
 from hf_synpre.tokenizer import load_tokenizer
 from hf_synpre.training import PACKINGS, CheckpointSelectionCallback, ZLossTokenLoss, build_trainer
@@ -185,7 +186,8 @@ class ModelArguments:
         default=None,
         metadata={
             "help": "A fresh model's architecture (from_scratch, or from_statistics without a source): a "
-            "config.json, a model directory or Hub id (only its config is read). Unset: T5 v1.0 small "
+            "config.json, a model directory or Hub id (only its config is read), or a decoder-only family's name "
+            f"({', '.join(CAUSAL_FAMILIES)}: its default config, shaped by --config_overrides). Unset: T5 v1.0 small "
             "(transformers' T5Config defaults) with the tokenizer's vocabulary. A decoder-only config gives a "
             "fresh model of that family (transformers' init, seeded; or the statistics scheme's), its positions "
             "raised to max_source_length + max_target_length if fewer."
@@ -435,6 +437,8 @@ def model_family(model_args) -> Optional[str]:
     reference = source if source is not None else model_args.config_name
     if reference is None:
         return None
+    if source is None and _family_name(reference):
+        return reference
     try:
         model_type = AutoConfig.from_pretrained(reference).model_type
     except (OSError, ValueError):
@@ -451,6 +455,12 @@ def model_family(model_args) -> Optional[str]:
             except ValueError as err:
                 raise ValueError(f"--model {model_args.model!r}: {err}") from None
     return CAUSAL_MODEL_TYPES.get(model_type)
+
+
+def _family_name(name: str) -> bool:
+    """``--config_name llama`` (a family's name, not a folder): the family's default config, which
+    ``--config_overrides`` / a ``model:`` block then shapes, as ``recipes/pretrain.py --family`` does."""
+    return name in CAUSAL_FAMILIES and not Path(name).exists()
 
 
 def check_causal_arguments(model_args, run_args, training_args, family: str, given: Sequence[str] = ()) -> None:
@@ -658,7 +668,8 @@ def load_causal_model(model_args, data_args, family: str, seed: int, packing: st
     if source is None:  # from_scratch, or the statistics-free scheme: --config_name's architecture
         tokenizer = copy.deepcopy(load_tokenizer(model_args.tokenizer_name or "default"))  # shared; tokens are added
         tokens = ensure_causal_tokens(tokenizer)
-        config = load_pretrained(AutoConfig.from_pretrained, model_args.config_name, "--config_name")
+        config = (causal_config(model_args.config_name) if _family_name(model_args.config_name)
+                  else load_pretrained(AutoConfig.from_pretrained, model_args.config_name, "--config_name"))
         given = causal_fields(family, model_args.config_overrides)
         positions = max(given.get(row.max_positions, getattr(config, row.max_positions)), longest)
         config = _with_fields(config, {**tokens.config_ids(), **given, **fields, row.max_positions: positions})

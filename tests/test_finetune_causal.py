@@ -176,6 +176,14 @@ def test_a_fresh_model_is_seeded_and_a_checkpoints_positions_are_checked(llama, 
     # ... and GPT-2's learned positions cannot
     with pytest.raises(ValueError, match=r"= 200 tokens .* exceed the 128 learned positions .* lower the lengths"):
         load("--model", str(gpt2), *longer)
+    # a family's name is its default config, shaped by the overrides (reproduce's Random Init has no checkpoint)
+    shape = ("--config_overrides", "width=32,layers=1,heads=2,ffn=64,vocab=4224")
+    named, _, _, info = load("--model", "from_scratch", "--config_name", "llama", *shape)
+    assert type(named).__name__ == "LlamaForCausalLM" and info["family"] == "llama"
+    assert (named.config.hidden_size, named.config.num_hidden_layers, named.config.num_attention_heads,
+            named.config.intermediate_size, named.config.vocab_size) == (32, 1, 2, 64, 4224)
+    again = load("--model", "from_scratch", "--config_name", "llama", *shape)[0]
+    assert all(torch.equal(t, again.state_dict()[n]) for n, t in named.state_dict().items())
 
 
 def test_training_batches_score_targets_and_eos_only(llama):
