@@ -668,9 +668,11 @@ def load_causal_model(model_args, data_args, family: str, seed: int, packing: st
     if source is None:  # from_scratch, or the statistics-free scheme: --config_name's architecture
         tokenizer = copy.deepcopy(load_tokenizer(model_args.tokenizer_name or "default"))  # shared; tokens are added
         tokens = ensure_causal_tokens(tokenizer)
-        config = (causal_config(model_args.config_name) if _family_name(model_args.config_name)
-                  else load_pretrained(AutoConfig.from_pretrained, model_args.config_name, "--config_name"))
         given = causal_fields(family, model_args.config_overrides)
+        if _family_name(model_args.config_name):  # built from the fields, so derived ones (kv heads) follow them
+            config = causal_config(model_args.config_name, **{**tokens.config_ids(), **given})
+        else:
+            config = load_pretrained(AutoConfig.from_pretrained, model_args.config_name, "--config_name")
         positions = max(given.get(row.max_positions, getattr(config, row.max_positions)), longest)
         config = _with_fields(config, {**tokens.config_ids(), **given, **fields, row.max_positions: positions})
         if config.vocab_size < len(tokenizer):

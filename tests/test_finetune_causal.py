@@ -182,6 +182,7 @@ def test_a_fresh_model_is_seeded_and_a_checkpoints_positions_are_checked(llama, 
     assert type(named).__name__ == "LlamaForCausalLM" and info["family"] == "llama"
     assert (named.config.hidden_size, named.config.num_hidden_layers, named.config.num_attention_heads,
             named.config.intermediate_size, named.config.vocab_size) == (32, 1, 2, 64, 4224)
+    assert named.config.num_key_value_heads == 2  # follows heads, not LlamaConfig()'s default
     again = load("--model", "from_scratch", "--config_name", "llama", *shape)[0]
     assert all(torch.equal(t, again.state_dict()[n]) for n, t in named.state_dict().items())
 
