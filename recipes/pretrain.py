@@ -30,6 +30,10 @@ Launch (from the repository root, after ``pip install -e .``):
     ACCELERATE_USE_CPU=1 torchrun --nproc_per_node 2 recipes/pretrain.py \
         --config recipes/configs/cpu_default.yaml --per_device_train_batch_size 16
 
+    # a decoder-only family sharded by FSDP2 over 8 GPUs: AdamW only (recipes/accelerate/fsdp2_causal.yaml says why)
+    accelerate launch --config_file recipes/accelerate/fsdp2_causal.yaml --num_processes 8 recipes/pretrain.py \
+        --family llama --task set ... --optimizer trainer --bf16 true
+
     # continue an interrupted run: same data position, same RNG, same losses
     python recipes/pretrain.py --config recipes/configs/cpu_default.yaml --resume_from_checkpoint true
 
@@ -74,6 +78,7 @@ import copy
 import json
 import logging
 import math
+import os
 import shlex
 import sys
 from dataclasses import dataclass, field
@@ -325,12 +330,24 @@ def validate(model_args, data_args, run_args, training_args) -> dict:
         raise ValueError("--data stream is endless: set --max_steps (paper: 80000)")
     if data_args.num_validation < 1:
         raise ValueError(f"--num_validation must be >= 1, got {data_args.num_validation}")
+    if run_args.optimizer == "adafactor_rsqrt" and fsdp_requested(training_args):
+        raise ValueError(
+            "--optimizer adafactor_rsqrt cannot run under FSDP: the Trainer refuses an optimiser built before "
+            "sharding, and the paper's Adafactor keeps its factored second moment (a row and a column vector per "
+            "matrix) as whole plain tensors, which FSDP2's DTensor shards cannot be combined with; pass "
+            "--optimizer trainer (AdamW, --optim and --lr_scheduler_type) or drop FSDP (multi_gpu.yaml: DDP)")
     if run_args.optimizer == "adafactor_rsqrt" and training_args.warmup_steps < 1:
         raise ValueError("the rsqrt schedule needs --warmup_steps >= 1 (its plateau; paper: 10000)")
     check_output_dir(training_args.output_dir, training_args.resume_from_checkpoint, run_args.overwrite_output_dir)
     if training_args.push_to_hub:
         check_push(training_args)
     return mixture
+
+
+def fsdp_requested(training_args) -> bool:
+    """FSDP asked for: by ``accelerate launch --config_file recipes/accelerate/fsdp2_causal.yaml`` (its
+    ACCELERATE_USE_FSDP) or by the Trainer's own ``--fsdp``."""
+    return os.environ.get("ACCELERATE_USE_FSDP", "false").lower() in ("true", "1") or bool(training_args.fsdp)
 
 
 def check_causal_arguments(model_args) -> None:
@@ -569,9 +586,14 @@ def main(argv: Optional[list] = None) -> Path:
     )
     if resume is not None:
         trainer.add_callback(RestoreRNGCallback(trainer._load_rng_state, resume))
+    if fsdp_requested(training_args) and not trainer.is_fsdp_enabled:
+        # Accelerate 1.15/1.16 turns FSDP on for GPU-like ranks only; CPU ranks silently stay MULTI_CPU
+        logger.warning("FSDP was asked for but Accelerate runs %s, unsharded: it shards on GPU ranks only (CPU "
+                       "ranks train as plain data parallel)", trainer.accelerator.distributed_type)
     logger.info(
-        "Training %s on %s for %d steps: global batch %d (%d processes), %.2fM parameters%s",
+        "Training %s on %s for %d steps: global batch %d (%d processes%s), %.2fM parameters%s",
         "/".join(mixture), data_args.data, training_args.max_steps, global_batch, training_args.world_size,
+        f", FSDP{trainer.accelerator.state.fsdp_plugin.fsdp_version}" if trainer.is_fsdp_enabled else "",
         sum(p.numel() for p in model.parameters()) / 1e6,
         "" if not causal else f", {model_args.family} (decoder-only), packing {data_args.packing}",
     )

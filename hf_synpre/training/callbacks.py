@@ -23,6 +23,8 @@ from typing import Callable, List, Optional
 import torch
 from transformers import TrainerCallback
 
+from .export import full_state_dict
+
 __all__ = ["SELECTION_RULES", "CSVLoggerCallback", "CheckpointSelectionCallback", "RestoreRNGCallback"]
 
 SELECTION_RULES = ("first_above", "best")
@@ -40,7 +42,8 @@ class CheckpointSelectionCallback(TrainerCallback):
 
     Each time the selection changes, ``export(model, selection)`` is called on the main process with
     the unwrapped model and ``selection = {"rule", "step", "metrics", "threshold", "threshold_reached"}``
-    (see :func:`hf_synpre.training.export_model`). After a resume the selection is rebuilt from the
+    (see :func:`hf_synpre.training.export_model`); a model sharded by FSDP2 is gathered first, on every
+    rank, and passed as ``state_dict=`` too. After a resume the selection is rebuilt from the
     restored log history.
     """
 
@@ -68,9 +71,11 @@ class CheckpointSelectionCallback(TrainerCallback):
                 f"checkpoint selection needs {self.metric!r} in the evaluation metrics, got {sorted(metrics or {})}; "
                 "pass compute_metrics=token_accuracy_metrics to the Trainer"
             )
-        if self._consider(state.global_step, dict(metrics)):
-            if self.export is not None and state.is_world_process_zero:
-                self.export(kwargs["model"], dict(self.selection))
+        if self._consider(state.global_step, dict(metrics)) and self.export is not None:
+            # every rank decides alike (the metrics are gathered), so every rank joins an FSDP2 gather
+            whole = full_state_dict(kwargs["model"])
+            if state.is_world_process_zero:
+                self.export(kwargs["model"], dict(self.selection), **({} if whole is None else {"state_dict": whole}))
         if self.rule == "first_above" and self.selection and self.selection["threshold_reached"]:
             control.should_training_stop = True
         return control

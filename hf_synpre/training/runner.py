@@ -5,7 +5,7 @@ Public API:
     prepare_run(training_args) -> Run             -- the run's folders and name; switches off what the
                                                      recipes do themselves (the Trainer's push, column pruning)
                                                      and what stalls a GPU (see "The step's tax" below)
-    selection_exporter(run, tokenizer, card) -> export(model, selection)
+    selection_exporter(run, tokenizer, card) -> export(model, selection, state_dict=None)
                                                   -- writes each newly selected model to ``run.selected_dir``
     build_trainer(model, tokenizer, training_args, train_dataset, eval_dataset, *, selection,
                   max_source_length, max_target_length, compute_loss=token_sum_loss, optimizers=(None, None),
@@ -167,8 +167,8 @@ def selection_exporter(run: Run, tokenizer, card: Callable[[object, dict], objec
     """``export(model, selection)`` for :class:`CheckpointSelectionCallback`: the model, its tokenizer,
     ``card(model, selection)`` as README.md and ``selection.json``, written atomically to the selected dir."""
 
-    def export(model, selection: dict) -> None:
-        export_model(model, tokenizer, run.selected_dir, str(card(model, selection)),
+    def export(model, selection: dict, state_dict: Optional[dict] = None) -> None:
+        export_model(model, tokenizer, run.selected_dir, str(card(model, selection)), state_dict=state_dict,
                      extra_files={"selection.json": json.dumps(selection, indent=2, default=float) + "\n"})
         logger.info("Selected step %d (validation token accuracy %.4f) -> %s", selection["step"],
                     selection["metrics"]["eval_token_accuracy"], run.selected_dir)
