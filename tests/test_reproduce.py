@@ -22,7 +22,7 @@ RECIPE = REPO / "recipes" / "reproduce.py"  # the command line the README gives
 if str(REPO / "recipes") not in sys.path:
     sys.path.insert(0, str(REPO / "recipes"))  # recipes/ is not installed: its package reproduce/ from here
 
-from reproduce.cli import main  # noqa: E402
+from reproduce.cli import main, resolve_scale  # noqa: E402
 from reproduce.conditions import CONDITIONS, parse_conditions  # noqa: E402
 from reproduce.plan import plan  # noqa: E402
 from reproduce.results import RESULTS_FORMAT, merge, summarize  # noqa: E402
@@ -384,6 +384,54 @@ def test_tiny_reproduction_writes_tables_and_plots_and_reruns_from_cache(tmp_pat
     changed = [a.replace("--max_steps 4 --eval_steps 2", "--max_steps 6 --eval_steps 2") for a in TINY]
     with pytest.raises(ValueError, match="was made with other settings"):
         main([*changed, "--output_dir", str(out)])
+
+
+TINY_CAUSAL = [
+    "--family", "causal", "--scale", "mini", "--conditions", "random,natural,set,stats_set", "--seeds", "1",
+    "--pretrain_seeds", "1", "--natural_files", "3", "--natural_validation", "8",
+    "--pretrain_args", "--max_steps 4 --eval_steps 2 --save_steps 2 --num_validation 16 --per_device_train_batch_size 8 "
+                       "--config_overrides width=32,layers=1,heads=2,ffn=64",
+    "--finetune_args", "--max_steps 4 --eval_steps 2 --save_steps 4 --learning_rate 0.1 --max_train_samples 32 --max_eval_samples 8 "
+                       "--infer_eval_examples 8 --max_source_length 32 --max_target_length 32 "
+                       "--config_overrides width=32,layers=1,heads=2,ffn=64,vocab=4224",
+]
+
+
+def test_the_causal_mini_scale_finetunes_the_pretrained_architecture():
+    """Random Init (--config_name llama + overrides) is the architecture cpu_causal.yaml pre-trains."""
+    from hf_synpre.modeling_causal import causal_fields
+
+    scale = SCALES["mini_causal"]
+    config = yaml.safe_load((REPO / scale.pretrain_config).read_text())
+    flags = dict(zip(scale.finetune_flags, scale.finetune_flags[1:]))
+    assert config["family"] == "llama" and flags["--config_name"] == "llama"
+    overrides = causal_fields("llama", flags["--config_overrides"])
+    assert {k: v for k, v in overrides.items() if k != "vocab_size"} == causal_fields("llama", config["model"])
+    assert overrides["vocab_size"] == 4224  # the shipped 4,100 ids + <sep>, rounded up to 128 as pretrain.py does
+    assert scale.natural_corpus == "language_modeling"
+    assert resolve_scale("mini", "causal") is scale and resolve_scale("mini") is SCALES["mini"]
+    with pytest.raises(ValueError, match="--family causal has no 'paper' scale"):
+        resolve_scale("paper", "causal")
+
+
+def test_tiny_causal_reproduction_runs_every_row_end_to_end(tmp_path, code_translation_root, monkeypatch):
+    out = tmp_path / "mini_causal"
+    monkeypatch.setenv("SYNPRE_DATA_DIR", str(code_translation_root))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, str(RECIPE), *TINY_CAUSAL, "--output_dir", str(out)], cwd=REPO,
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["scale"] == "mini_causal" and len(results["finetuning"]) == 4
+    for r in results["finetuning"]:
+        run = json.loads((out / "runs" / f"finetune/code_translation/{r['condition']}/seed0" /
+                          "finetune_results.json").read_text())
+        assert run["model"]["family"] == "llama" and r["metric"] == run["test"]["teacher_forced"]["token_accuracy"]
+    natural = out / "runs" / "pretrain/natural/seed0" / "selected"
+    assert json.loads((natural / "config.json").read_text())["model_type"] == "llama"
+    corpus = json.loads((out / "runs" / "corpus/natural/data/corpus.json").read_text())
+    assert corpus["objective"] == "language_modeling"
+    assert "benefit" in results["summary"]["conditions"]["stats_set"]
 
 
 def test_without_matplotlib_the_reproduction_refuses_before_any_work(tmp_path, monkeypatch):
