@@ -13,6 +13,7 @@ Public API:
     dataset_card(*, pretty_name, body, tags=(), size=None, configs=None, dataset_info=None) -> DatasetCard
     hub_dataset_id(spec) / hub_model_id(spec) -> the Hub id of a reference, or None for local paths
     pretraining_card(selection, model, data_args, training_args, mixture, command, name, start=None, causal=None)
+    task_parameters(mixture, data_args) -> str  -- the card's "task parameters" row (k-Dyck, shuffle-Dyck)
     finetuning_card(results, model, task, eval_steps, command, name)  -- the two training recipes' cards
     citation_block(), code_block(text, language), paper_link() -- pieces of bodies written as templates
     LICENSE, BASE_TAGS
@@ -45,6 +46,7 @@ __all__ = [
     "finetuning_card",
     "paper_link",
     "pretraining_card",
+    "task_parameters",
 ]
 
 LICENSE = "apache-2.0"
@@ -220,6 +222,7 @@ def pretraining_card(selection: Mapping, model, data_args, training_args, mixtur
     else:
         rule = "best validation token accuracy"
     lengths = "each task's own" if data_args.min_length is None else f"{data_args.min_length}..{data_args.max_length}"
+    params = task_parameters(mixture, data_args) if what else ""  # k-Dyck's k, depth, ... (not on the name at defaults)
     seed = training_args.data_seed if training_args.data_seed is not None else training_args.seed
     accuracy = m.get("eval_token_accuracy", float("nan"))
     task_type = "text2text-generation" if causal is None else "text-generation"
@@ -241,6 +244,7 @@ def pretraining_card(selection: Mapping, model, data_args, training_args, mixtur
         summary=summary,
         details=[
             ("task", tasks),
+            *([("task parameters", params)] if params else []),
             ("steps", selection["step"]),
             ("validation token accuracy", f"{accuracy:.4f}"),
             ("validation exact sequence match", f"{m.get('eval_sequence_accuracy', float('nan')):.4f}"),
@@ -262,6 +266,23 @@ def pretraining_card(selection: Mapping, model, data_args, training_args, mixtur
         results=results,
         **extra,
     )
+
+
+def task_parameters(mixture: Mapping[str, float], data_args) -> str:
+    """The generation parameters of the tasks that take them (``k_dyck``, ``shuffle_dyck``: k, max depth,
+    P(open)) and their length range, e.g. ``shuffle_dyck: k=64, max_depth=8, p_open=0.51, lengths 64..510``;
+    "" when no task of the mixture takes parameters."""
+    from .tasks import get_task
+
+    rows = []
+    for name in mixture:
+        task = get_task(name)
+        params = getattr(task, "parameters", None)
+        if params:
+            lo, hi = (task.default_length_range if data_args.min_length is None
+                      else (data_args.min_length, data_args.max_length))
+            rows.append(f"{task.name}: " + ", ".join(f"{k}={v}" for k, v in params.items()) + f", lengths {lo}..{hi}")
+    return "; ".join(rows)
 
 
 def _causal_format(model, causal: Mapping):

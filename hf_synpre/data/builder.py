@@ -5,6 +5,7 @@ Public API:
                                 .generation_kwargs(), .generated
     SyntheticTasks           -- ``datasets.ArrowBasedBuilder``; one BuilderConfig per task
     load_synthetic(task, num_train=..., ...) -> datasets.DatasetDict
+    task_config(task) -> dict  -- the builder's config_name (and task, for a name with parameters)
     PAPER_NUM_TRAIN, PAPER_NUM_VALIDATION -- the paper's split sizes (:mod:`hf_synpre.data.parameters`)
     dedup_plan(config, protocol) -- which generated examples go to which split (:mod:`hf_synpre.data.dedup`)
 
@@ -40,7 +41,7 @@ from .blocks import block_specs, corpus_corruption, staged_block, task_features,
 from .dedup import dedup_plan
 from .parameters import GENERATION_FIELDS, PAPER_NUM_TRAIN, PAPER_NUM_VALIDATION
 
-__all__ = ["SyntheticTaskConfig", "SyntheticTasks", "load_synthetic", "dedup_plan", "PAPER_NUM_TRAIN", "PAPER_NUM_VALIDATION"]
+__all__ = ["SyntheticTaskConfig", "SyntheticTasks", "load_synthetic", "task_config", "dedup_plan", "PAPER_NUM_TRAIN", "PAPER_NUM_VALIDATION"]
 
 
 @dataclass
@@ -185,6 +186,14 @@ class SyntheticTasks(datasets.ArrowBasedBuilder):
             yield datasets.builder.Key(0, block), table
 
 
+def task_config(task) -> dict:
+    """``SyntheticTasks``' ``config_name`` for a task, plus ``task`` when the task's name carries parameters
+    (``shuffle_dyck-k16``: the config of ``shuffle_dyck`` with that task, cached under its own config id)."""
+    t = get_task(task)
+    base = getattr(t, "family", t.name)
+    return {"config_name": base} if base == t.name else {"config_name": base, "task": t.name}
+
+
 def load_synthetic(
     task: str = "set",
     num_train: int = PAPER_NUM_TRAIN,
@@ -206,7 +215,7 @@ def load_synthetic(
         ds["train"][0]  # {'inputs': [...], 'targets': [...]}
     """
     builder = SyntheticTasks(
-        config_name=get_task(task).name,
+        **task_config(task),
         cache_dir=cache_dir,
         num_train=num_train,
         num_validation=num_validation,

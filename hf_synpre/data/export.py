@@ -25,7 +25,7 @@ from typing import Optional
 
 from ..io import atomic_dir
 from ..tasks import get_task
-from .builder import SyntheticTasks
+from .builder import SyntheticTasks, task_config
 
 __all__ = ["generate_to_disk", "load_saved", "generation_config"]
 
@@ -53,7 +53,7 @@ def generate_to_disk(
         raise PermissionError(f"cannot create the output folder {parent}: {e}") from None
     if not os.access(parent, os.W_OK):
         raise PermissionError(f"cannot write to {parent}: choose an --output in a writable folder")
-    builder_kwargs = dict(config_name=get_task(task).name, **{k: v for k, v in config.items() if v is not None})
+    builder_kwargs = dict(**task_config(task), **{k: v for k, v in config.items() if v is not None})
     # leaving the block removes `work` first (the cache the dataset was built in), then renames `final`
     with atomic_dir(out, overwrite=overwrite) as final, tempfile.TemporaryDirectory(
         dir=parent, prefix=f".{out.name}.tmp-work-"
@@ -78,9 +78,12 @@ def generate_to_disk(
 
 
 def generation_config(cfg) -> dict:
-    """The generation parameters of a ``SyntheticTaskConfig``, as ``generation_config.json`` records them."""
+    """The generation parameters of a ``SyntheticTaskConfig``, as ``generation_config.json`` records them
+    (``task_parameters``, all of them, for a task that takes parameters: ``k_dyck``, ``shuffle_dyck``)."""
+    params = getattr(get_task(cfg.task), "parameters", None)
     return {
         "task": cfg.task,
+        **({"task_parameters": params} if params else {}),
         "num_train": cfg.num_train,
         "num_validation": cfg.num_validation,
         "num_generated": cfg.generated,

@@ -8,7 +8,8 @@ Public API:
     generate_block(task, protocol, block, length_range, seed) -> Examples
     Examples, Ragged, BLOCK_SIZE
     PRIOR_TASKS                              -- LIME (lime, lime_deduct/induct/abduct), nonsense_summary,
-                                                nesting_language (registered, so get_task/generate take them)
+                                                nesting_language, and Hu et al.'s k_dyck / shuffle_dyck
+                                                (registered, so get_task/generate take them)
     SpanCorruption, span_corruption          -- T5 span corruption for corpus tasks
 
 The layer imports nothing outside itself but the standard library and numpy (``tests/test_layers.py``
@@ -41,13 +42,15 @@ from .simple import SIMPLE_TASKS, SimpleTask, Task
 # the paper's three prior synthetic methods (issue 3): LIME, nonsense summarisation, nesting language
 from .lime import LIME_TASKS, LimeTask, parse_lime
 from .nesting import NESTING_TASKS, NestingLanguage
+from .dyck import DYCK_ALIASES, DYCK_TASKS, DyckLanguage
 from .nonsense import NONSENSE_TASKS, NonsenseSummary
 from .span_corruption import SpanCorruption, span_corruption
 
-PRIOR_TASKS = {**LIME_TASKS, **NONSENSE_TASKS, **NESTING_TASKS}
+# and the formal languages of the later pre-pretraining work (issue 17): k-Dyck, k-shuffle-Dyck
+PRIOR_TASKS = {**LIME_TASKS, **NONSENSE_TASKS, **NESTING_TASKS, **DYCK_TASKS}
 for _t in PRIOR_TASKS.values():
     if _t.name not in TASKS:
-        register_task(_t)
+        register_task(_t, aliases=[a for a, name in DYCK_ALIASES.items() if name == _t.name])
 
 __all__ = [
     "TASK_NAMES",
@@ -75,6 +78,8 @@ __all__ = [
     "parse_lime",
     "NESTING_TASKS",
     "NestingLanguage",
+    "DYCK_TASKS",
+    "DyckLanguage",
     "NONSENSE_TASKS",
     "NonsenseSummary",
     "SpanCorruption",

@@ -3,7 +3,8 @@
 Public API:
     TASK_NAMES                 -- the paper's 18 names, in the paper's order
     GENERATOR_NAMES            -- the original generator's names (what the input prefix encodes)
-    get_task(name)             -- accepts paper names and the original spellings; suggests on typos
+    get_task(name)             -- accepts paper names and the original spellings; suggests on typos;
+                                  parameters on the name for the tasks that take them (k_dyck-k16)
     Examples                   -- inputs / targets as Ragged arrays
     generate(task, protocol, num_examples, length_range=(10, 220), seed=0, start=0)
     generate_block(task, protocol, block, length_range, seed)
@@ -17,6 +18,7 @@ of the stream into shards, processes or workers therefore yields byte-identical 
 from __future__ import annotations
 
 import difflib
+import functools
 import zlib
 from typing import Optional, Tuple, Union
 
@@ -64,15 +66,31 @@ DEFAULT_LENGTH_RANGE = (10, 220)
 
 
 def get_task(name) -> Task:
+    """The task of a name: a paper name, an original spelling, or a task that takes parameters with them on
+    its name, ``<task>-<key><value>-...`` (``shuffle_dyck-k16-depth4``; :mod:`.dyck`)."""
     if not isinstance(name, str):
         return name
     key = ALIASES.get(name, name)
     if key in TASKS:
         return TASKS[key]
+    base, dash, params = key.partition("-")
+    base = ALIASES.get(base, base)
+    if dash and base in TASKS:
+        return _with_parameters(base, params)
     known = list(TASKS) + list(ALIASES)
     close = difflib.get_close_matches(str(name), known, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise ValueError(f"unknown task {name!r}.{hint} Valid tasks: {', '.join(TASKS)} (aliases: {', '.join(ALIASES)}).")
+
+
+@functools.lru_cache(maxsize=256)
+def _with_parameters(base: str, params: str) -> Task:
+    task = TASKS[base]
+    if not hasattr(task, "with_parameters"):
+        takes = [n for n, t in TASKS.items() if hasattr(t, "with_parameters")]
+        raise ValueError(f"task {base!r} takes no parameters (got {base + '-' + params!r}); drop them, or use a task "
+                         f"that takes them: {', '.join(takes)}")
+    return task.with_parameters(params)
 
 
 def _task_code(task: Task) -> int:
