@@ -450,3 +450,25 @@ def test_the_shipped_t5_vocabulary_only_gets_a_separator():
     assert tokens.added == ("<sep>",) and tokens.sep_token_id == 4100
     assert (tokens.eos_token_id, tokens.pad_token_id) == (EOS, PAD)
     assert len(default_tokenizer()) == 4100
+
+
+@pytest.mark.parametrize("mask_format", ["additive", "bool"])
+def test_the_block_mask_is_the_pairwise_same_segment_causal_mask(mask_format):
+    """The collator fills the mask block by block; it must equal the definition (same segment and k <= q)."""
+    rng = np.random.default_rng(0)
+    collator = CausalCollator(eos_token_id=1, pad_token_id=0, max_length=512, packing="block_mask",
+                              mask_format=mask_format)
+    for _ in range(10):
+        rows = [np.concatenate([np.full(n, k) for k, n in enumerate(rng.integers(1, 60, rng.integers(1, 6)))])
+                for _ in range(4)]
+        segments = np.full((4, max(map(len, rows)) + int(rng.integers(0, 9))), -1)
+        for r, row in enumerate(rows):
+            segments[r, : len(row)] = row
+        seg = torch.from_numpy(segments)
+        allowed = ((seg[:, :, None] == seg[:, None, :]) & torch.ones(seg.shape[1], seg.shape[1], dtype=torch.bool).tril())[:, None]
+        mask = collator._block_mask(seg)
+        if mask_format == "bool":
+            assert torch.equal(mask, allowed)
+        else:
+            assert mask.dtype == torch.float32 and torch.equal(mask == 0, allowed)
+            assert torch.all(mask[~allowed] == torch.finfo(torch.float32).min)
