@@ -192,7 +192,7 @@ def test_a_scale_is_a_shipped_name_or_any_yaml_file(tmp_path):
     custom = load_scale(_scale_file(tmp_path, lambda r: r.update(jobs=1)))
     assert custom.name == "custom" and custom.jobs == 1
     assert dataclasses.replace(custom, name="mini", jobs=2) == SCALES["mini"]
-    with pytest.raises(ValueError, match="unknown scale 'minii'; valid: mini, paper, or the path"):
+    with pytest.raises(ValueError, match="unknown scale 'minii'; valid: mini, mini_causal, paper, or the path"):
         load_scale("minii")
     (tmp_path / "broken.yaml").write_text("tasks: [a\n")
     with pytest.raises(ValueError, match="broken.yaml: not valid YAML"):
