@@ -200,7 +200,8 @@ hub_dataset_id = hub_model_id = hub_id
 
 # ----------------------------------------------------------------------------------------- the recipes' cards
 def pretraining_card(selection: Mapping, model, data_args, training_args, mixture: Mapping[str, float], command: str,
-                     name: str, start: str | None = None, causal: Mapping | None = None):
+                     name: str, start: str | None = None, causal: Mapping | None = None,
+                     natural: Mapping | None = None, transfer: Mapping | None = None):
     """``recipes/pretrain.py``'s selected checkpoint: the task, the selection, the model; model-index = the
     selection metric. ``data_args``/``training_args`` are the recipe's arguments; ``start`` its
     ``--model_name_or_path``.
@@ -208,11 +209,32 @@ def pretraining_card(selection: Mapping, model, data_args, training_args, mixtur
     ``causal`` (a decoder-only model) = ``{"separator": "<sep>", "separator_id": 4100, "added": ("<sep>",),
     "packing": "flatten"}``: the card then names the family, says ``pipeline_tag: text-generation`` and
     spells out the prompt format, which a user must reproduce to prompt the model (``added``: the tokens
-    the recipe added to the tokenizer, saved with the model)."""
+    the recipe added to the tokenizer, saved with the model).
+
+    ``natural`` (``natural`` in the mixture) = ``{"source", "objective", "tokens_per_example", "hub_dataset",
+    "decay_steps"}``: where the natural text came from and how it was cut and mixed. ``transfer``:
+    ``hf_synpre.transfer.apply_transfer``'s report (which part of ``start`` the model started from)."""
+    from .data.text import NATURAL
+
     m = selection["metrics"]
     tasks = ", ".join(f"{t} ({w:g})" for t, w in mixture.items()) if len(mixture) > 1 else next(iter(mixture))
-    what = "the synthetic task "
-    datasets = [f"synpre/{t}" for t in mixture]  # where publish_dataset puts each task
+    what = "the synthetic task " if NATURAL not in mixture else ""
+    datasets = [f"synpre/{t}" for t in mixture if t != NATURAL]  # where publish_dataset puts each task
+    natural_rows = []
+    if natural is not None:
+        datasets = [d for d in [natural.get("hub_dataset")] if d] + datasets
+        schedule = ("" if not natural.get("decay_steps") else
+                    f"; the synthetic share decays linearly to 0 at step {natural['decay_steps']}")
+        natural_rows = [("natural text", f"{natural['source']}; {natural['objective'].replace('_', ' ')}, "
+                                         f"{natural['tokens_per_example']} tokens per example{schedule}")]
+    if transfer is not None:
+        from .transfer import transfer_card_text
+
+        scheme = f":{transfer['scheme']}" if transfer.get("scheme") else ""
+        natural_rows.append(("start", f"transfer `{transfer['policy']}{scheme}` from {transfer['source']}"))
+        summary_transfer = "\n" + transfer_card_text(transfer)
+    else:
+        summary_transfer = ""
     if data_args.data not in ("stream", "builder"):
         what, tasks = "", f"the prepared data {Path(data_args.data).name}"  # the data decides; --task names nothing
         datasets = [d for d in [hub_dataset_id(data_args.data)] if d]
@@ -228,15 +250,20 @@ def pretraining_card(selection: Mapping, model, data_args, training_args, mixtur
     task_type = "text2text-generation" if causal is None else "text-generation"
     results = [eval_result("token_accuracy", accuracy, dataset=d, dataset_name=f"{d} (held-out validation)",
                            task_type=task_type) for d in datasets[:1]]
+    if natural is not None:  # validated on natural text only
+        d = natural.get("hub_dataset") or NATURAL
+        results = [eval_result("token_accuracy", accuracy, dataset=d, dataset_name=f"{natural['source']} "
+                               "(held-out chunks)", task_type=task_type)]
     if causal is None:
         summary = (f"A T5 pre-trained on {what}**{tasks}** with `hf_synpre`, following {paper_link()}.\n"
-                   "Fine-tune it as you would any T5 checkpoint.")
+                   "Fine-tune it as you would any T5 checkpoint." + summary_transfer)
         scored = "against the targets, EOS included"
         causal_rows, extra = [], {}
     else:
         family, model_class, how, causal_rows = _causal_format(model, causal)
         summary = (f"A decoder-only {model_class} (family `{family}`) pre-trained on "
-                   f"{what}**{tasks}** with `hf_synpre`, following {paper_link()} (which pre-trained T5).\n{how}")
+                   f"{what}**{tasks}** with `hf_synpre`, following {paper_link()} (which pre-trained T5).\n{how}"
+                   + summary_transfer)
         scored = "of the answer only (targets and EOS; the logits at t predict token t + 1)"
         extra = dict(model_type=family, pipeline_tag="text-generation")
     return model_card(
@@ -251,13 +278,16 @@ def pretraining_card(selection: Mapping, model, data_args, training_args, mixtur
             ("checkpoint selection", rule),
             ("data", f"{data_args.data}; body lengths {lengths}; content vocabulary "
                      f"{data_args.content_vocab_size or 'all'}; seed {seed}"),
+            *natural_rows,
             ("model", _architecture(model)),
             *causal_rows,
             ("batch", f"{training_args.per_device_train_batch_size} per device x {training_args.world_size} processes "
                       f"x {training_args.gradient_accumulation_steps} accumulation"),
         ],
         sections=[("Evaluation", f"Accuracies are teacher-forced (argmax of the logits {scored}, no decoding), on "
-                   f"{data_args.num_validation} held-out examples the training stream never contains"
+                   + (f"{data_args.num_validation} held-out examples the training stream never contains" if natural is None
+                      else f"the first {data_args.num_validation} chunks of the natural text, held out (training "
+                           "reads the text after them)")
                    + ("." if causal is None else ", one example per row (no packing)."))],
         reproduce=command,
         base_model=hub_model_id(start),
@@ -274,8 +304,12 @@ def task_parameters(mixture: Mapping[str, float], data_args) -> str:
     "" when no task of the mixture takes parameters."""
     from .tasks import get_task
 
+    from .data.text import NATURAL
+
     rows = []
     for name in mixture:
+        if name == NATURAL:
+            continue
         task = get_task(name)
         params = getattr(task, "parameters", None)
         if params:

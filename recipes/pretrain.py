@@ -96,9 +96,11 @@ from hf_synpre.data.streaming import (
     DEFAULT_MEGABATCH_BATCHES,
     PreparedStream,
     SyntheticStream,
+    ValidationSet,
     make_validation_set,
     parse_mixture,
 )
+from hf_synpre.data.text import NATURAL, NATURAL_OBJECTIVES, NaturalText, open_text_source
 from hf_synpre.io import load_pretrained
 from hf_synpre.modeling import build_t5, check_attention, set_attention
 from hf_synpre.modeling_causal import (
@@ -114,6 +116,7 @@ from hf_synpre.modeling_causal import (
 )
 from hf_synpre.tasks import get_task
 from hf_synpre.tokenizer import load_tokenizer, protocol_for
+from hf_synpre.transfer import apply_transfer, parse_transfer, transfer_card_text
 from hf_synpre.training import (
     SELECTION_RULES,
     CheckpointSelectionCallback,
@@ -149,6 +152,13 @@ class ModelArguments:
         default=None,
         metadata={"help": "Continue from this checkpoint (directory or Hub id) of --family. Unset: a fresh model "
                   "from the fields below."},
+    )
+    transfer: Optional[str] = field(
+        default=None,
+        metadata={"help": "Start a fresh model of --model_name_or_path's architecture from part of it (hf_synpre.transfer): "
+                  "'all', 'no_embeddings' (embeddings re-initialised), 'attention', 'mlp' or 'statistics[:<scheme>]' "
+                  "(from_statistics; default Per Param Mean/SD). Recorded in the model card. Unset: continue the "
+                  "checkpoint as it is (optimizer state and schedule start afresh either way)."},
     )
     init: Optional[str] = field(
         default=None,
@@ -228,6 +238,30 @@ class DataTrainingArguments:
                   "same batches. Unset: 'block_mask', the fastest on CPU (recipes/configs/cpu_causal.yaml). "
                   "Evaluation never packs. T5: leave unset."},
     )
+    natural_data: str = field(
+        default="stdlib",
+        metadata={"help": "Where 'natural' in --task reads text (hf_synpre.data.text): 'stdlib' (the Python standard "
+                  "library's sources, offline), local text/json/jsonl/parquet files (a file, directory or glob) or a "
+                  "Hub dataset id, streamed (load_dataset(..., streaming=True))."},
+    )
+    natural_text_column: str = field(default="text", metadata={"help": "json/parquet/Hub natural data: the text column."})
+    natural_split: str = field(default="train", metadata={"help": "Hub natural data: the split streamed."})
+    natural_config: Optional[str] = field(default=None, metadata={"help": "Hub natural data: the dataset's config name."})
+    natural_objective: Optional[str] = field(
+        default=None,
+        metadata={"help": "'language_modeling' (chunks as targets, no inputs) or 'span_corruption' (T5's). Unset: "
+                  "language modelling for a decoder-only family, span corruption for T5."},
+    )
+    natural_length: Optional[int] = field(
+        default=None,
+        metadata={"help": "Natural chunk size: language modelling's tokens per example (unset: max_target_length - 1, "
+                  "EOS is added), span corruption's inputs with EOS (unset: max_source_length; paper: 512)."},
+    )
+    synthetic_decay_steps: Optional[int] = field(
+        default=None,
+        metadata={"help": "With a mixture of natural text and synthetic tasks: the synthetic share decays linearly "
+                  "from the mixture's to 0 at this step (natural text alone after it). Unset: constant shares."},
+    )
     megabatch_batches: int = field(
         default=DEFAULT_MEGABATCH_BATCHES, metadata={"help": "Global batches per length-grouping window."}
     )
@@ -303,6 +337,11 @@ def validate(model_args, data_args, run_args, training_args) -> dict:
         raise ValueError(f"--optimizer {run_args.optimizer!r} is not 'adafactor_rsqrt' or 'trainer'")
     if model_args.family not in FAMILIES:
         raise ValueError(f"--family {model_args.family!r} is not one of {FAMILIES}")
+    if model_args.transfer is not None:
+        if not model_args.model_name_or_path:
+            raise ValueError("--transfer says which part of a checkpoint a fresh model starts from: give the "
+                             "checkpoint as --model_name_or_path")
+        parse_transfer(model_args.transfer)  # unknown policy -> the valid ones and the closest
     if model_args.init not in (None, "t5x", "hf"):
         raise ValueError(f"--init {model_args.init!r} is not 't5x' (the paper's Random Init) or 'hf'")
     if data_args.packing is not None and data_args.packing not in PACKINGS:
@@ -320,7 +359,9 @@ def validate(model_args, data_args, run_args, training_args) -> dict:
         raise ValueError("give both --min_length and --max_length, or neither (each task's own range)")
     if data_args.min_length is not None:
         for task in mixture:
-            get_task(task).check_lengths(data_args.min_length, data_args.max_length)
+            if task != NATURAL:
+                get_task(task).check_lengths(data_args.min_length, data_args.max_length)
+    check_natural_arguments(data_args, model_args, mixture)
     if training_args.eval_strategy != "steps" or training_args.save_strategy != "steps":
         raise ValueError(
             "checkpoint selection needs step-based evaluation and saving: set eval_strategy and save_strategy to "
@@ -342,6 +383,31 @@ def validate(model_args, data_args, run_args, training_args) -> dict:
     if training_args.push_to_hub:
         check_push(training_args)
     return mixture
+
+
+def check_natural_arguments(data_args, model_args, mixture) -> None:
+    """Natural text ('natural' in --task) streams; its flags mean nothing without it."""
+    if NATURAL not in mixture:
+        if data_args.synthetic_decay_steps is not None:
+            raise ValueError(f"--synthetic_decay_steps decays the synthetic share of a mixture with natural text; "
+                             f"--task {data_args.task!r} has none (e.g. --task {NATURAL}:0.9,set:0.1)")
+        return
+    if data_args.data != "stream":
+        raise ValueError(f"natural text ('{NATURAL}' in --task) is streamed: use --data stream (the default), not "
+                         f"--data {data_args.data}")
+    if data_args.natural_objective not in (None, *NATURAL_OBJECTIVES):
+        raise ValueError(f"--natural_objective {data_args.natural_objective!r} is not one of {NATURAL_OBJECTIVES}")
+    if data_args.synthetic_decay_steps is not None and data_args.synthetic_decay_steps < 1:
+        raise ValueError(f"--synthetic_decay_steps must be >= 1, got {data_args.synthetic_decay_steps}")
+    if data_args.synthetic_decay_steps is not None and len(mixture) == 1:
+        raise ValueError(f"--synthetic_decay_steps needs synthetic tasks beside natural text (e.g. --task "
+                         f"{NATURAL}:0.9,set:0.1); --task is {data_args.task!r}")
+    open_text_source(data_args.natural_data, data_args.natural_text_column, data_args.natural_split,
+                     data_args.natural_config)  # a missing local path fails here, before any model is built
+
+
+def natural_objective(data_args, model_args) -> str:
+    return data_args.natural_objective or ("span_corruption" if model_args.family == "t5" else "language_modeling")
 
 
 def fsdp_requested(training_args) -> bool:
@@ -413,12 +479,28 @@ def check_causal_positions(data_args, model) -> None:
 
 
 # ----------------------------------------------------------------------------------------- data
-def load_data(data_args, training_args, mixture, protocol, global_batch: int, tokenizer_name: str = "default"):
-    """(training stream, validation set as a Dataset, longest input, longest target), EOS included."""
+def load_data(data_args, training_args, mixture, protocol, global_batch: int, tokenizer_name: str = "default",
+              tokenizer=None, objective: str = "language_modeling"):
+    """(training stream, validation set as a Dataset, longest input, longest target), EOS included.
+
+    With natural text in the mixture (``tokenizer`` then encodes it), the validation set is natural text
+    only: the held-out chunks, what a pre-pretraining run is judged by."""
     length_range = None if data_args.min_length is None else (data_args.min_length, data_args.max_length)
     seed = training_args.data_seed if training_args.data_seed is not None else training_args.seed
     common = dict(batch_size=global_batch, seed=seed, group_by_length=data_args.group_by_length,
                   megabatch_batches=data_args.megabatch_batches)
+    if NATURAL in mixture:
+        natural = natural_text(data_args, tokenizer, protocol, objective, seed)
+        validation = ValidationSet(natural.validation(), [NATURAL] * data_args.num_validation, seed)
+        decay = None if data_args.synthetic_decay_steps is None else (
+            data_args.synthetic_decay_steps * training_args.gradient_accumulation_steps)
+        train = SyntheticStream(mixture, protocol, length_range=length_range, natural=natural,
+                                synthetic_decay_batches=decay, **common)
+        first = train.batches(0)[0]
+        longest_input = max([int(validation.examples.inputs.lengths.max()), int(first.inputs.lengths.max())]
+                            + [_longest_input(t, protocol, length_range) for t in train.tasks])
+        longest_target = int(max(first.targets.lengths.max(), validation.examples.targets.lengths.max())) + 1
+        return train, validation.to_dataset(), max(longest_input, 1), longest_target
     if data_args.data == "stream":
         validation = make_validation_set(mixture, protocol, data_args.num_validation, length_range, seed)
         train = SyntheticStream(mixture, protocol, length_range=length_range, exclude=validation, **common)
@@ -451,6 +533,17 @@ def load_data(data_args, training_args, mixture, protocol, global_batch: int, to
     return train, validation, max(longest[:2]), max(longest[2:])
 
 
+def natural_text(data_args, tokenizer, protocol, objective: str, seed: int) -> NaturalText:
+    """The natural text of --natural_data, cut for the objective (``hf_synpre.data.text``)."""
+    length = data_args.natural_length or (
+        data_args.max_source_length if objective == "span_corruption" else data_args.max_target_length - 1)
+    source = open_text_source(data_args.natural_data, data_args.natural_text_column, data_args.natural_split,
+                              data_args.natural_config, data_args.cache_dir)
+    # its own copy: a decoder-only recipe adds <sep> to the recipe's tokenizer later, and the text must
+    # tokenise the same before and after
+    return NaturalText(source, copy.deepcopy(tokenizer), length, objective, protocol, data_args.num_validation, seed)
+
+
 def _longest_input(task: str, protocol, length_range) -> int:
     t = get_task(task)
     hi = (length_range or t.default_length_range)[1]
@@ -468,6 +561,9 @@ def _longest(split, column: str) -> int:
 # ----------------------------------------------------------------------------------------- model
 def load_model(model_args, data_args, tokenizer, seed: int):
     """The checkpoint of --model_name_or_path, or a fresh T5 of the architecture given (fields, then the block)."""
+    if model_args.model_name_or_path and model_args.transfer:  # a fresh model of the checkpoint's architecture
+        config = load_pretrained(T5Config.from_pretrained, model_args.model_name_or_path, "--model_name_or_path")
+        return build_t5(config, init=model_args.init or "t5x", seed=seed)
     if model_args.model_name_or_path:
         model = load_pretrained(T5ForConditionalGeneration.from_pretrained, model_args.model_name_or_path,
                                 "--model_name_or_path")
@@ -511,7 +607,11 @@ def load_causal_model(model_args, data_args, tokenizer, seed: int):
             named = {**CAUSAL_MODEL_TYPES, "t5": "t5"}
             raise ValueError(f"--model_name_or_path {path} is a {found!r} model, not --family {family}: "
                              + (f"pass --family {named[found]}" if found in named else f"the families are {FAMILIES}"))
-        model = load_causal_lm(path, "--model_name_or_path", attn_implementation=model_args.attn_implementation)
+        if model_args.transfer:  # a fresh model of the checkpoint's architecture; apply_transfer fills it
+            config = load_pretrained(AutoConfig.from_pretrained, path, "--model_name_or_path")
+            model = build_causal_lm(config, seed=seed, attn_implementation=model_args.attn_implementation)
+        else:
+            model = load_causal_lm(path, "--model_name_or_path", attn_implementation=model_args.attn_implementation)
         return model, ensure_causal_tokens(tokenizer, model, seed=seed)
     tokens = ensure_causal_tokens(tokenizer)
     base = {**CAUSAL_BASE, "vocab": model_args.vocab_size or -(-len(tokenizer) // 128) * 128,
@@ -543,7 +643,8 @@ def main(argv: Optional[list] = None) -> Path:
         tokenizer = copy.deepcopy(tokenizer)  # load_tokenizer's is shared; ensure_causal_tokens adds to it
     global_batch = training_args.per_device_train_batch_size * training_args.world_size
     train_stream, eval_dataset, longest_input, longest_target = load_data(
-        data_args, training_args, mixture, protocol, global_batch, model_args.tokenizer_name
+        data_args, training_args, mixture, protocol, global_batch, model_args.tokenizer_name, tokenizer,
+        natural_objective(data_args, model_args),
     )
     if training_args.max_steps is None or training_args.max_steps <= 0:
         training_args.max_steps = math.ceil(
@@ -555,6 +656,10 @@ def main(argv: Optional[list] = None) -> Path:
     else:
         model = set_attention(load_model(model_args, data_args, tokenizer, seed=training_args.seed),
                               model_args.attn_implementation)
+    transfer = None
+    if model_args.transfer:  # before training: a resumed run restores its own weights over these
+        transfer = apply_transfer(model, model_args.model_name_or_path, model_args.transfer, seed=training_args.seed)
+        logger.info(transfer_card_text(transfer))
     check_lengths(data_args, model, longest_input, longest_target)
     if resume is not None:
         state = json.loads(Path(resume, "trainer_state.json").read_text())
@@ -568,9 +673,14 @@ def main(argv: Optional[list] = None) -> Path:
     card_format = None if not causal else {
         "separator": tokenizer.sep_token, "separator_id": tokens.sep_token_id, "added": tokens.added,
         "packing": data_args.packing}
+    natural_card = None if NATURAL not in mixture else {
+        "source": train_stream.natural.source.describe(), "objective": train_stream.natural.objective,
+        "tokens_per_example": train_stream.natural.tokens_per_example,
+        "hub_dataset": data_args.natural_data if train_stream.natural.source.kind == "hub" else None,
+        "decay_steps": data_args.synthetic_decay_steps}
     export = selection_exporter(run, tokenizer, lambda m, selection: pretraining_card(
         selection, m, data_args, training_args, mixture, command, run.name, start=model_args.model_name_or_path,
-        causal=card_format))
+        causal=card_format, natural=natural_card, transfer=transfer))
     selection = CheckpointSelectionCallback(run_args.selection_rule, export, threshold=run_args.selection_threshold)
     optimizers = (None, None)
     if run_args.optimizer == "adafactor_rsqrt":

@@ -21,7 +21,7 @@ LAYERS = {
     "base": ["hf_synpre.io", "hf_synpre.citation", "hf_synpre.config"],  # shared rules, importing nothing of the package
     "data": ["hf_synpre.data", "hf_synpre.tokenizer"],
     "models": ["hf_synpre.modeling", "hf_synpre.modeling_causal", "hf_synpre.checkpoints", "hf_synpre.statistics",
-               "hf_synpre.downstream", "hf_synpre.metrics"],
+               "hf_synpre.transfer", "hf_synpre.downstream", "hf_synpre.metrics"],
     "training": ["hf_synpre.training", "hf_synpre.recipe_utils"],
     "hub": ["hf_synpre.hub", "hf_synpre.cards"],
     "cli": ["hf_synpre.cli"],

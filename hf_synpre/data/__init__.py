@@ -9,6 +9,7 @@ Public API (imported on first use: ``import hf_synpre.data`` itself imports neit
     generate_to_disk(task, output, fmt)   -- a task's splits saved atomically, Arrow or Parquet (:mod:`.export`)
     SyntheticStream, PreparedStream       -- infinite / prepared training streams (:mod:`.streaming`, torch)
     make_validation_set, parse_mixture, ValidationSet -- the held-out set and mixtures (:mod:`.validation`)
+    NATURAL, NaturalText, open_text_source -- natural text as a pre-training source (:mod:`.text`)
 """
 
 _MODULE_OF = {
@@ -30,6 +31,11 @@ _MODULE_OF = {
     "ValidationSet": "validation",
     "make_validation_set": "validation",
     "parse_mixture": "validation",
+    "NATURAL": "text",
+    "NATURAL_OBJECTIVES": "text",
+    "NaturalText": "text",
+    "TextSource": "text",
+    "open_text_source": "text",
 }
 
 __all__ = sorted(_MODULE_OF)
@@ -53,6 +59,8 @@ def __getattr__(name):
         from . import streaming as found
     elif module == "validation":
         from . import validation as found
+    elif module == "text":
+        from . import text as found
     else:
         raise AttributeError(f"module 'hf_synpre.data' has no attribute {name!r}")
     value = getattr(found, name)

@@ -1,7 +1,9 @@
 """Infinite on-the-fly pre-training data: a seeded, resumable, shard-aware stream of synthetic examples.
 
 Public API:
-    SyntheticStream(tasks, protocol, batch_size, ...)  -- torch IterableDataset, infinite, generated
+    SyntheticStream(tasks, protocol, batch_size, ..., natural=None, synthetic_decay_batches=None)
+                                                       -- torch IterableDataset, infinite, generated; natural
+                                                          text mixed in (:mod:`hf_synpre.data.text`)
     PreparedStream(dataset, batch_size, ...)           -- the same batching over a prepared split (epochs)
     DEFAULT_MEGABATCH_BATCHES
     parse_mixture, make_validation_set, ValidationSet, VALIDATION_SEED_OFFSET -- the validation set and
@@ -33,6 +35,13 @@ How the stream is laid out, and why:
   validation inputs is refused up front.
   Repeats *within* the training stream are allowed (it is an i.i.d. sample, like any infinite stream);
   use a prepared split (``load_synthetic``) for the paper's deduplicated 1,000,000 examples.
+* **Natural text.** A mixture may name ``natural`` (``"natural:0.9,set:0.1"``): row ``i`` of megabatch
+  ``m`` is natural text with the mixture's share (a seeded draw per row, or a share that grows to 1 as the
+  synthetic share decays linearly over ``synthetic_decay_batches``), the other rows are the synthetic
+  mixture's examples as without it. Natural rows read :class:`hf_synpre.data.text.NaturalText` in order,
+  never skipping text: megabatch ``m`` starts at the natural rows of the megabatches before it (a
+  cheap count of the same draws), and its chunks are shuffled inside the megabatch.
+  ``natural_examples_before(batch)`` says how much natural text a run has seen at a step.
 * **Length grouping.** T5 pads every batch to its longest input and target. Within a megabatch the
   examples are sorted by input length into ``sqrt(K)`` strips and each strip by target length, then
   cut into batches whose order is shuffled (seeded). Set with lengths 10..220 padded to the batch
@@ -56,6 +65,7 @@ import numpy as np
 import torch
 
 from ..tasks import BLOCK_SIZE, Examples, Ragged, TokenProtocol, get_task
+from .text import NATURAL
 from .validation import (
     VALIDATION_SEED_OFFSET,
     MixtureSpec,
@@ -82,6 +92,7 @@ DEFAULT_MEGABATCH_BATCHES = 256
 
 # Tags that keep the per-megabatch RNGs of different purposes independent of each other.
 _MIX_TAG, _ORDER_TAG, _EPOCH_TAG = 0x6D6978, 0x6F7264, 0x65706F
+_NATURAL_TAG, _SHUFFLE_TAG = 0x6E6174, 0x736875
 
 
 # ----------------------------------------------------------------------------------------- streams
@@ -224,12 +235,30 @@ class SyntheticStream(_GroupedStream):
         start_batch: int = 0,
         process_index: Optional[int] = None,
         num_processes: Optional[int] = None,
+        natural=None,
+        synthetic_decay_batches: Optional[int] = None,
     ):
         super().__init__(batch_size, group_by_length, megabatch_batches, seed, start_batch, process_index, num_processes)
         self.mixture = parse_mixture(tasks)
-        self.tasks = list(self.mixture)
-        weights = np.array(list(self.mixture.values()), dtype=np.float64)
-        self.probabilities = weights / weights.sum()
+        #: the synthetic tasks; natural text (``NATURAL`` in the mixture) is drawn from ``natural``
+        self.tasks = [t for t in self.mixture if t != NATURAL]
+        total = sum(self.mixture.values())
+        self.natural_share = self.mixture.get(NATURAL, 0.0) / total
+        if self.natural_share and natural is None:
+            raise ValueError(f"the mixture {tasks!r} names {NATURAL!r}: pass natural=NaturalText(...) (the text it draws)")
+        if natural is not None and not self.natural_share:
+            raise ValueError(f"natural text was given but the mixture {tasks!r} does not name {NATURAL!r}")
+        if synthetic_decay_batches is not None:
+            if synthetic_decay_batches < 1:
+                raise ValueError(f"synthetic_decay_batches must be >= 1, got {synthetic_decay_batches}")
+            if not self.natural_share or not self.tasks:
+                raise ValueError("a decaying synthetic share needs a mixture of natural text and synthetic tasks, "
+                                 f"e.g. '{NATURAL}:0.9,set:0.1'; got {tasks!r}")
+        self.natural = natural
+        self.synthetic_decay_batches = synthetic_decay_batches
+        self._natural_offsets: List[int] = [0]  # natural examples before megabatch k
+        weights = np.array([self.mixture[t] for t in self.tasks], dtype=np.float64)
+        self.probabilities = weights / weights.sum() if self.tasks else weights
         self.protocol = protocol
         self.length_range = None if length_range is None else (int(length_range[0]), int(length_range[1]))
         for task in self.tasks:  # fail here, not inside a dataloader worker
@@ -274,7 +303,66 @@ class SyntheticStream(_GroupedStream):
         off = start - first * BLOCK_SIZE
         return ex.slice(off, off + count)
 
+    # natural text in the mixture -------------------------------------------------------------------
+    def natural_probability(self, batches: np.ndarray) -> np.ndarray:
+        """Probability that a row of global batch ``b`` is natural text: the mixture's share, or, with a
+        decaying synthetic share, ``1 - synthetic_share * max(0, 1 - b / synthetic_decay_batches)``."""
+        b = np.asarray(batches, dtype=np.float64)
+        if self.synthetic_decay_batches is None:
+            return np.full(b.shape, self.natural_share)
+        left = np.clip(1.0 - b / self.synthetic_decay_batches, 0.0, 1.0)
+        return 1.0 - (1.0 - self.natural_share) * left
+
+    def _natural_rows(self, m: int) -> np.ndarray:
+        """Which of megabatch ``m``'s rows (in stream order, before length grouping) are natural text."""
+        need = self.megabatch_batches * self.batch_size
+        if not self.tasks:
+            return np.ones(need, dtype=bool)
+        batches = m * self.megabatch_batches + np.arange(need) // self.batch_size
+        draws = np.random.default_rng([self.seed, _NATURAL_TAG, m]).random(need)
+        return draws < self.natural_probability(batches)
+
+    def _natural_offset(self, m: int) -> int:
+        """Natural examples in the megabatches before ``m``: natural text is read in order, never skipped."""
+        offsets = self._natural_offsets
+        while len(offsets) <= m:
+            offsets.append(offsets[-1] + int(self._natural_rows(len(offsets) - 1).sum()))
+        return offsets[m]
+
+    def natural_examples_before(self, batch: int) -> int:
+        """Natural training examples in the global batches ``0 .. batch - 1`` (their tokens:
+        ``natural.tokens_per_example`` each): how much natural text a run has seen at a step."""
+        if self.natural is None:
+            return 0
+        m, index = self._locate(batch)
+        done = self._natural_offset(m)
+        if not index:
+            return done
+        rows = self._natural_rows(m)
+        if not self.group_by_length:
+            return done + int(rows[: index * self.batch_size].sum())
+        _, order = self.batches(m)  # grouped: the batches were reordered inside the megabatch
+        return done + int(sum(rows[order[i]].sum() for i in range(index)))
+
     def _megabatch(self, m: int) -> Tuple[Examples, int]:
+        if self.natural is None:
+            return self._synthetic(m, self.megabatch_batches * self.batch_size), self.megabatch_batches
+        is_natural = self._natural_rows(m)
+        n = int(is_natural.sum())
+        natural = self.natural.examples(self._natural_offset(m), n)
+        # consecutive chunks are neighbouring text: shuffle them inside the megabatch (a shuffle buffer)
+        natural = natural.take(np.random.default_rng([self.seed, _SHUFFLE_TAG, m]).permutation(n))
+        if n == len(is_natural):
+            return natural, self.megabatch_batches
+        synthetic = self._synthetic(m, len(is_natural) - n)
+        pooled = Examples.concatenate([natural, synthetic])
+        index = np.empty(len(is_natural), dtype=np.int64)
+        index[is_natural] = np.arange(n)
+        index[~is_natural] = n + np.arange(len(is_natural) - n)
+        return pooled.take(index), self.megabatch_batches
+
+    def _synthetic(self, m: int, count: int) -> Examples:
+        """The first ``count`` examples of megabatch ``m``'s synthetic rows (all of a megabatch without natural text)."""
         r = self.raw_per_megabatch
         if len(self.tasks) == 1:
             ex = self._raw(0, m * r, r)
@@ -301,10 +389,10 @@ class SyntheticStream(_GroupedStream):
                     "distinct inputs to stream. Widen the length range, enlarge content_vocab_size, shrink the "
                     "validation set, or train on a prepared split (load_synthetic)"
                 )
-            ex = ex.take(keep[:need])
+            ex = ex.take(keep[:count])
         else:
-            ex = ex.slice(0, need)
-        return ex, self.megabatch_batches
+            ex = ex.slice(0, count)
+        return ex
 
 
 class PreparedStream(_GroupedStream):

@@ -23,6 +23,7 @@ import numpy as np
 from ..tasks import BLOCK_SIZE, Examples, Ragged, TokenProtocol, generate_block, get_task
 from .blocks import corpus_corruption, to_arrow
 from .dedup import input_hashes
+from .text import NATURAL
 
 __all__ = [
     "MixtureSpec",
@@ -46,6 +47,7 @@ def parse_mixture(spec: MixtureSpec) -> Dict[str, float]:
 
     ``"set"`` -> ``{"set": 1.0}``; ``"set:3,identity:1"`` or ``{"set": 3, "identity": 1}`` -> weighted;
     ``["set", "identity"]`` -> equal weights. Unknown tasks raise ``ValueError`` listing the valid ones.
+    ``natural`` (``NATURAL``) names natural text (:mod:`hf_synpre.data.text`), e.g. ``"natural:0.9,set:0.1"``.
     """
     if isinstance(spec, str):
         items = []
@@ -67,7 +69,7 @@ def parse_mixture(spec: MixtureSpec) -> Dict[str, float]:
     for name, weight in items:
         if not math.isfinite(weight) or weight <= 0:
             raise ValueError(f"task {name!r} has weight {weight}; mixture weights must be positive numbers")
-        key = get_task(name).name
+        key = NATURAL if name.strip().lower() == NATURAL else get_task(name).name
         mixture[key] = mixture.get(key, 0.0) + weight
     return mixture
 
@@ -155,6 +157,9 @@ def make_validation_set(
     """
     mixture = parse_mixture(tasks)
     check_seed(seed)
+    if NATURAL in mixture:
+        raise ValueError(f"{NATURAL!r} is natural text, not a generated task: its held-out chunks are "
+                         "NaturalText.validation(); pass the synthetic tasks only")
     if num_examples < 1:
         raise ValueError(f"num_examples must be >= 1 for a validation set, got {num_examples}")
     vseed = seed + VALIDATION_SEED_OFFSET
