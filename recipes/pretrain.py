@@ -227,7 +227,8 @@ class DataTrainingArguments:
         default=None,
         metadata={"help": "Batch similar lengths together (>90 %% real tokens instead of ~50 %% when padding). Unset: on "
                   "for T5; off for decoder-only families (a tiny Llama learned Set far slower from batches of one "
-                  "length, and packing needs no grouping)."},
+                  "length, and packing needs no grouping) and for mixtures with natural text (its chunks are one "
+                  "length, and metrics.csv's natural_tokens is then exact at no cost)."},
     )
     packing: Optional[str] = field(
         default=None,
@@ -323,8 +324,17 @@ def parse_args(argv: Optional[list] = None):
     if causal and data_args.packing is None:
         data_args.packing = DEFAULT_PACKING
     if data_args.group_by_length is None:
-        data_args.group_by_length = not causal  # --group_by_length's help: why not for decoder-only models
+        # --group_by_length's help: why not for decoder-only models, nor beside natural text
+        data_args.group_by_length = not causal and not _mixes_natural_text(data_args.task)
     return model_args, data_args, run_args, training_args
+
+
+def _mixes_natural_text(task: str) -> bool:
+    try:
+        mixture = parse_mixture(task)
+    except ValueError:
+        return False  # validate() says what is wrong with it
+    return NATURAL in mixture and len(mixture) > 1
 
 
 # ----------------------------------------------------------------------------------------- checks
@@ -689,10 +699,13 @@ def main(argv: Optional[list] = None) -> Path:
     causal_kwargs = {} if not causal else causal_trainer_parts(
         model, tokens, training_args, max_length=data_args.max_source_length + data_args.max_target_length,
         packing=data_args.packing, pad_to_multiple_of=data_args.pad_to_multiple_of)
+    # natural text: how much of it the run has trained on, beside each logged loss (tokens saved are read off it)
+    log_columns = None if NATURAL not in mixture else {"natural_tokens": lambda step: train_stream.natural_examples_before(
+        step * training_args.gradient_accumulation_steps) * train_stream.natural.tokens_per_example}
     trainer = build_trainer(
         model, tokenizer, training_args, train_stream, eval_dataset, selection=selection, optimizers=optimizers,
         max_source_length=data_args.max_source_length, max_target_length=data_args.max_target_length,
-        pad_to_multiple_of=data_args.pad_to_multiple_of, **causal_kwargs,
+        pad_to_multiple_of=data_args.pad_to_multiple_of, log_columns=log_columns, **causal_kwargs,
     )
     if resume is not None:
         trainer.add_callback(RestoreRNGCallback(trainer._load_rng_state, resume))

@@ -46,6 +46,8 @@ def test_a_causal_mixture_with_a_decaying_synthetic_share_trains_resumes_and_say
     assert "| natural text | 120 local text file(s) from" in card
     assert "language modeling, 24 tokens per example; the synthetic share decays linearly to 0 at step 4" in card
     assert "the first 16 chunks of the natural text, held out" in card
+    tokens = _natural_tokens(full)  # step -> natural tokens trained on, in metrics.csv
+    assert 0 < tokens[3] < 3 * 8 * 24 and tokens[6] - tokens[4] == 2 * 8 * 24  # natural text alone after step 4
     # resumed at step 3, steps 4-6 see the same mixed batches (the natural text read up to the same point)
     part = tmp_path / "part"
     part.mkdir()
@@ -62,6 +64,14 @@ def test_t5_pretrains_on_span_corrupted_natural_text(tmp_path, corpus):
     card = (selected / "README.md").read_text()
     assert "span corruption, 34 tokens per example" in card  # tokens_length_for(32): 34 raw tokens -> 31 + EOS
     assert "synpre/natural" not in card
+    assert _natural_tokens(tmp_path / "run")[3] == 3 * 8 * 34  # every row natural text
+
+
+def _natural_tokens(run):
+    import csv
+
+    with (run / "metrics.csv").open() as f:
+        return {int(r["step"]): int(r["natural_tokens"]) for r in csv.DictReader(f)}
 
 
 @pytest.mark.parametrize("policy", ["attention", "no_embeddings", "statistics:MLP Per Param Scale"])

@@ -336,12 +336,15 @@ class SyntheticStream(_GroupedStream):
             return 0
         m, index = self._locate(batch)
         done = self._natural_offset(m)
-        if not index:
-            return done
+        if not index or not self.tasks:  # natural text alone: every row of every batch
+            return done + index * self.batch_size
         rows = self._natural_rows(m)
         if not self.group_by_length:
             return done + int(rows[: index * self.batch_size].sum())
-        _, order = self.batches(m)  # grouped: the batches were reordered inside the megabatch
+        # grouped: the batches were reordered inside the megabatch, which only generating it tells (and
+        # reading its text again: the recipe does not group a mixture with natural text, whose chunks are
+        # all one length anyway)
+        _, order = self.batches(m)
         return done + int(sum(rows[order[i]].sum() for i in range(index)))
 
     def _megabatch(self, m: int) -> Tuple[Examples, int]:

@@ -18,7 +18,7 @@ import csv
 import os
 import time
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, List, Mapping, Optional
 
 import torch
 from transformers import TrainerCallback
@@ -106,8 +106,10 @@ class CheckpointSelectionCallback(TrainerCallback):
 class CSVLoggerCallback(TrainerCallback):
     """Writes every log and evaluation event as a row of a CSV file (main process only).
 
-    Columns: step, elapsed_s (wall time of training, carried over a resume), then the logged values.
-    A resumed run keeps the rows up to the checkpoint's step and appends after them.
+    Columns: step, elapsed_s (wall time of training, carried over a resume), then the logged values,
+    then ``extra`` columns: name -> function of the global step (e.g. ``natural_tokens``, the natural text
+    trained on so far), filled on every row. A resumed run keeps the rows up to the checkpoint's step and
+    appends after them.
     """
 
     COLUMNS = (
@@ -115,8 +117,10 @@ class CSVLoggerCallback(TrainerCallback):
         "eval_loss", "eval_token_accuracy", "eval_sequence_accuracy",
     )
 
-    def __init__(self, path: os.PathLike):
+    def __init__(self, path: os.PathLike, extra: Optional[Mapping[str, Callable[[int], object]]] = None):
         self.path = Path(path)
+        self.extra = dict(extra or {})
+        self.columns = (*self.COLUMNS, *self.extra)
         self._start = None
         self._offset = 0.0
 
@@ -132,7 +136,7 @@ class CSVLoggerCallback(TrainerCallback):
                 self._offset = float(rows[-1]["elapsed_s"] or 0.0)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self.COLUMNS)
+            writer = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
 
@@ -144,8 +148,9 @@ class CSVLoggerCallback(TrainerCallback):
             return
         row["step"] = state.global_step
         row["elapsed_s"] = round(self._offset + time.time() - self._start, 3)
+        row.update({name: value(state.global_step) for name, value in self.extra.items()})
         with self.path.open("a", newline="") as f:
-            csv.DictWriter(f, fieldnames=self.COLUMNS).writerow(row)
+            csv.DictWriter(f, fieldnames=self.columns).writerow(row)
 
 
 class RestoreRNGCallback(TrainerCallback):

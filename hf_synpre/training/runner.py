@@ -47,7 +47,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Mapping, Optional
 
 from .callbacks import CheckpointSelectionCallback, CSVLoggerCallback
 from .causal_collate import CausalCollator, causal_token_sum_loss
@@ -192,8 +192,11 @@ def build_trainer(
     data_collator=None,
     eval_data_collator=None,
     preprocess_logits=logits_to_predictions,
+    log_columns: Optional[Mapping[str, Callable[[int], object]]] = None,
 ):
     """A :class:`SynpreTrainer` that evaluates teacher-forced accuracy (no generation) and selects with ``selection``.
+
+    ``log_columns``: more columns of ``metrics.csv``, name -> function of the global step.
 
     ``pad_to_multiple_of`` rounds batch widths up (length buckets), so that ``--torch_compile`` sees a
     bounded number of shapes; unset, it is :data:`COMPILE_LENGTH_BUCKET` under ``torch_compile``.
@@ -222,7 +225,7 @@ def build_trainer(
         compute_metrics=token_accuracy_metrics,
         preprocess_logits_for_metrics=preprocess_logits,
         optimizers=optimizers,
-        callbacks=[selection, CSVLoggerCallback(Path(training_args.output_dir) / "metrics.csv")],
+        callbacks=[selection, CSVLoggerCallback(Path(training_args.output_dir) / "metrics.csv", log_columns)],
     )
     trainer.eval_data_collator = eval_data_collator
     return trainer
