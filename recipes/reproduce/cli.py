@@ -38,15 +38,19 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--scale", default="mini",
                    help=f"{', '.join(SCALES)} (recipes/reproduce/scales/<name>.yaml) or the path of a scale .yaml file "
                         "(default mini)")
-    p.add_argument("--family", default="t5", choices=("t5", "causal"),
+    p.add_argument("--experiment", default="tables", choices=("tables", "prepretrain"),
+                   help="tables (the paper's Tables 1-3: pre-train, fine-tune, benefit %%) or prepretrain (a synthetic "
+                        "phase before natural pre-training, measured as natural tokens saved: "
+                        "reproduce/prepretrain.py, experiments/prepretrain_<scale>.yaml)")
+    p.add_argument("--family", default=None, choices=("t5", "causal"),
                    help="t5 (the paper's encoder-decoder) or causal (a decoder-only model: the scale "
-                        "<scale>_causal.yaml, e.g. mini_causal); default t5")
+                        "<scale>_causal.yaml, e.g. mini_causal); default t5 for the tables, causal for prepretrain")
     p.add_argument("--conditions", default="core", help=f"names, 'core' ({','.join(CORE_CONDITIONS)}) or 'all'")
     p.add_argument("--tasks", default=None, help="downstream tasks, comma-separated (default: the scale's)")
     p.add_argument("--seeds", type=int, default=3, help="fine-tuning seeds per condition and task (default 3)")
-    p.add_argument("--pretrain_seeds", type=int, default=3,
+    p.add_argument("--pretrain_seeds", type=int, default=None,
                    help="pre-training seeds per pre-trained condition; fine-tuning seed k starts from pre-training "
-                        "seed k mod this (default 3)")
+                        "seed k mod this (default 3; prepretrain: the experiment's)")
     p.add_argument("--output_dir", default=None,
                    help="default: runs/reproduce/<scale> (the committed results/<scale> is written only when named "
                         "here; a folder's table is merged, never cut down, by later invocations)")
@@ -88,6 +92,12 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         build_corpus(argv[1], argv[2:])
         return {}
     args = parse_args(argv)
+    if args.experiment == "prepretrain":  # another experiment on the same stage cache and scheduler
+        from .prepretrain import main as prepretrain
+
+        return prepretrain(args, argv)
+    args.family = args.family or "t5"
+    args.pretrain_seeds = 3 if args.pretrain_seeds is None else args.pretrain_seeds
     scale = resolve_scale(args.scale, args.family)
     root = Path(args.output_dir or REPO / "runs" / "reproduce" / scale.name).resolve()
     previous = json.loads((root / "results.json").read_text()) if (root / "results.json").is_file() else None
