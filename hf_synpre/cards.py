@@ -316,6 +316,11 @@ def task_parameters(mixture: Mapping[str, float], data_args) -> str:
             lo, hi = (task.default_length_range if data_args.min_length is None
                       else (data_args.min_length, data_args.max_length))
             rows.append(f"{task.name}: " + ", ".join(f"{k}={v}" for k, v in params.items()) + f", lengths {lo}..{hi}")
+    objective = getattr(data_args, "corpus_objective", "span_corruption")
+    corpus = [get_task(n).name for n in mixture if n != NATURAL and getattr(get_task(n), "corpus", False)]
+    if corpus:
+        rows.append(f"{', '.join(corpus)} trained as {objective.replace('_', ' ')}"
+                    + (" (the sequence is the target, no input)" if objective == "language_modeling" else ""))
     return "; ".join(rows)
 
 

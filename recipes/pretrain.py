@@ -101,6 +101,7 @@ from hf_synpre.data.streaming import (
     parse_mixture,
 )
 from hf_synpre.data.text import NATURAL, NATURAL_OBJECTIVES, NaturalText, open_text_source
+from hf_synpre.data.validation import CORPUS_OBJECTIVES
 from hf_synpre.io import load_pretrained
 from hf_synpre.modeling import build_t5, check_attention, set_attention
 from hf_synpre.modeling_causal import (
@@ -239,6 +240,13 @@ class DataTrainingArguments:
                   "same batches. Unset: 'block_mask', the fastest on CPU (recipes/configs/cpu_causal.yaml). "
                   "Evaluation never packs. T5: leave unset."},
     )
+    corpus_objective: str = field(
+        default="span_corruption",
+        metadata={"help": "How corpus tasks (nesting_language, k_dyck, shuffle_dyck: sequences, no answer) are trained: "
+                  "'span_corruption' (T5's, the paper's for the nesting language) or 'language_modeling' (the "
+                  "sequence as targets with no inputs, every token scored: Hu et al.'s for the Dyck languages, a "
+                  "decoder-only family's next-token prediction). --data stream only."},
+    )
     natural_data: str = field(
         default="stdlib",
         metadata={"help": "Where 'natural' in --task reads text (hf_synpre.data.text): 'stdlib' (the Python standard "
@@ -372,6 +380,11 @@ def validate(model_args, data_args, run_args, training_args) -> dict:
             if task != NATURAL:
                 get_task(task).check_lengths(data_args.min_length, data_args.max_length)
     check_natural_arguments(data_args, model_args, mixture)
+    if data_args.corpus_objective not in CORPUS_OBJECTIVES:
+        raise ValueError(f"--corpus_objective {data_args.corpus_objective!r} is not one of {CORPUS_OBJECTIVES}")
+    if data_args.corpus_objective != "span_corruption" and data_args.data != "stream":
+        raise ValueError(f"--corpus_objective {data_args.corpus_objective} is applied by the stream: use --data stream "
+                         f"(a prepared split carries its own examples), not --data {data_args.data}")
     if training_args.eval_strategy != "steps" or training_args.save_strategy != "steps":
         raise ValueError(
             "checkpoint selection needs step-based evaluation and saving: set eval_strategy and save_strategy to "
@@ -505,15 +518,17 @@ def load_data(data_args, training_args, mixture, protocol, global_batch: int, to
         decay = None if data_args.synthetic_decay_steps is None else (
             data_args.synthetic_decay_steps * training_args.gradient_accumulation_steps)
         train = SyntheticStream(mixture, protocol, length_range=length_range, natural=natural,
-                                synthetic_decay_batches=decay, **common)
+                                synthetic_decay_batches=decay, corpus_objective=data_args.corpus_objective, **common)
         first = train.batches(0)[0]
         longest_input = max([int(validation.examples.inputs.lengths.max()), int(first.inputs.lengths.max())]
                             + [_longest_input(t, protocol, length_range) for t in train.tasks])
         longest_target = int(max(first.targets.lengths.max(), validation.examples.targets.lengths.max())) + 1
         return train, validation.to_dataset(), max(longest_input, 1), longest_target
     if data_args.data == "stream":
-        validation = make_validation_set(mixture, protocol, data_args.num_validation, length_range, seed)
-        train = SyntheticStream(mixture, protocol, length_range=length_range, exclude=validation, **common)
+        validation = make_validation_set(mixture, protocol, data_args.num_validation, length_range, seed,
+                                         data_args.corpus_objective)
+        train = SyntheticStream(mixture, protocol, length_range=length_range, exclude=validation,
+                                corpus_objective=data_args.corpus_objective, **common)
         eval_dataset = validation.to_dataset()
         longest_input = max(_longest_input(t, protocol, length_range) for t in mixture)
         first = train.batches(0)[0]

@@ -189,9 +189,11 @@ def test_the_card_and_the_generation_config_record_the_parameters():
     unset = SimpleNamespace(min_length=None, max_length=None)
     assert task_parameters({"set": 1.0}, unset) == ""
     assert task_parameters({"set": 3.0, "shuffle_dyck": 1.0}, unset) == (
-        "shuffle_dyck: k=64, max_depth=8, p_open=0.51, lengths 64..510")
-    given = SimpleNamespace(min_length=8, max_length=40)
-    assert task_parameters({"k_dyck-k16-depth4": 1.0}, given) == "k_dyck-k16-depth4: k=16, max_depth=4, p_open=0.5, lengths 8..40"
+        "shuffle_dyck: k=64, max_depth=8, p_open=0.51, lengths 64..510; shuffle_dyck trained as span corruption")
+    given = SimpleNamespace(min_length=8, max_length=40, corpus_objective="language_modeling")
+    assert task_parameters({"k_dyck-k16-depth4": 1.0}, given) == (
+        "k_dyck-k16-depth4: k=16, max_depth=4, p_open=0.5, lengths 8..40; k_dyck-k16-depth4 trained as language "
+        "modeling (the sequence is the target, no input)")
 
     cfg = SyntheticTaskConfig(name="k_dyck", task="k_dyck-depth4", num_train=10, num_validation=2)
     cfg.validate()

@@ -226,3 +226,30 @@ def test_corpus_tasks_stream_span_corrupted_examples_and_prepared_splits_keep_th
     prepared = PreparedStream(ds["train"], batch_size=8, seed=0).take_batches(1)[0]
     assert prepared.targets.lengths.min() >= 2
     assert all(row[0] == sentinel for row in prepared.targets.to_lists())
+
+
+def test_corpus_tasks_as_language_modelling_train_on_the_sequences_and_hold_out_validation_ones():
+    """--corpus_objective language_modeling (Hu et al.'s Dyck pre-pretraining): the sequence is the target,
+    there are no inputs, and held-out sequences (compared by their targets) never reach training."""
+    from hf_synpre.data.validation import example_keys
+    from hf_synpre.tasks import generate_block
+    from hf_synpre.tokenizer import default_tokenizer, protocol_for
+
+    protocol = protocol_for(default_tokenizer(), 1000)
+    task = "shuffle_dyck-k2-depth2"  # 80 distinct words of 8 brackets: collisions with validation are certain
+    validation = make_validation_set(task, protocol, 20, length_range=(8, 8), seed=1,
+                                     corpus_objective="language_modeling")
+    assert validation.examples.inputs.lengths.max() == 0 and set(validation.examples.targets.lengths) == {8}
+    assert len(set(map(tuple, validation.examples.targets.to_lists()))) == 20  # distinct by their targets
+    raw = generate_block(task, protocol, 0, (8, 8), 1)
+    assert validation.contains(raw.inputs).any(), "the test needs a stream that collides with validation"
+    stream = SyntheticStream(task, protocol, batch_size=8, length_range=(8, 8), seed=1, megabatch_batches=4,
+                             corpus_objective="language_modeling", exclude=validation)
+    rows = _rows(stream.take_batches(8))
+    assert all(not i and len(t) == 8 for i, t in rows)
+    assert {t for _, t in rows} <= {tuple(r) for r in raw.inputs.to_lists()}  # the generated words themselves
+    assert not {t for _, t in rows} & {tuple(r) for r in validation.examples.targets.to_lists()}
+    assert validation.contains_examples(validation.examples).all()
+    assert example_keys(validation.examples) is validation.examples.targets
+    with pytest.raises(ValueError, match="corpus_objective 'mlm' is not one of"):
+        SyntheticStream(task, protocol, batch_size=8, corpus_objective="mlm")

@@ -67,6 +67,7 @@ import torch
 from ..tasks import BLOCK_SIZE, Examples, Ragged, TokenProtocol, get_task
 from .text import NATURAL
 from .validation import (
+    CORPUS_OBJECTIVES,
     VALIDATION_SEED_OFFSET,
     MixtureSpec,
     ValidationSet,
@@ -216,6 +217,9 @@ class SyntheticStream(_GroupedStream):
         length_range: body length bounds for every task; ``None`` = each task's own (10..220).
         seed: the data seed; the same seed (and ``batch_size``) gives the same batches anywhere.
         exclude: a :class:`ValidationSet`; training examples with one of its inputs are dropped.
+        corpus_objective: how corpus tasks (nesting language, Dyck) are trained: ``span_corruption`` or
+            ``language_modeling`` (``hf_synpre.data.validation.training_block``); give the validation set
+            the same.
         group_by_length: group similar lengths into batches (see the module docstring).
         megabatch_batches: global batches per megabatch (grouping window and generation unit).
         start_batch: the first global batch to yield (resume: ``global_step * grad_accum``).
@@ -237,6 +241,7 @@ class SyntheticStream(_GroupedStream):
         num_processes: Optional[int] = None,
         natural=None,
         synthetic_decay_batches: Optional[int] = None,
+        corpus_objective: str = "span_corruption",
     ):
         super().__init__(batch_size, group_by_length, megabatch_batches, seed, start_batch, process_index, num_processes)
         self.mixture = parse_mixture(tasks)
@@ -256,6 +261,9 @@ class SyntheticStream(_GroupedStream):
                                  f"e.g. '{NATURAL}:0.9,set:0.1'; got {tasks!r}")
         self.natural = natural
         self.synthetic_decay_batches = synthetic_decay_batches
+        if corpus_objective not in CORPUS_OBJECTIVES:
+            raise ValueError(f"corpus_objective {corpus_objective!r} is not one of {CORPUS_OBJECTIVES}")
+        self.corpus_objective = corpus_objective
         self._natural_offsets: List[int] = [0]  # natural examples before megabatch k
         weights = np.array([self.mixture[t] for t in self.tasks], dtype=np.float64)
         self.probabilities = weights / weights.sum() if self.tasks else weights
@@ -284,7 +292,7 @@ class SyntheticStream(_GroupedStream):
 
     def _validation_hit_rate(self) -> float:
         """Share of the first block of each task's stream that equals a validation input (weighted)."""
-        rates = [self.exclude.contains(self._raw(t, 0, BLOCK_SIZE).inputs).mean() for t in range(len(self.tasks))]
+        rates = [self.exclude.contains_examples(self._raw(t, 0, BLOCK_SIZE)).mean() for t in range(len(self.tasks))]
         return float(np.dot(self.probabilities, rates))
 
     def _raw(self, t: int, start: int, count: int) -> Examples:
@@ -294,7 +302,8 @@ class SyntheticStream(_GroupedStream):
         for b in range(first, last + 1):
             ex = self._blocks.get((t, b))
             if ex is None:
-                ex = training_block(self.tasks[t], self.protocol, b, self.length_range, self.seed)
+                ex = training_block(self.tasks[t], self.protocol, b, self.length_range, self.seed,
+                                    self.corpus_objective)
             blocks[(t, b)] = ex
         # Only the blocks of the current megabatch stay cached: consecutive megabatches share a block.
         self._blocks = {k: v for k, v in self._blocks.items() if k[0] != t}
@@ -384,7 +393,7 @@ class SyntheticStream(_GroupedStream):
             ex = pooled.take(part_start[slot_task] + rank_in_task)
         need = self.megabatch_batches * self.batch_size
         if self.exclude is not None and len(self.exclude):
-            keep = np.flatnonzero(~self.exclude.contains(ex.inputs))
+            keep = np.flatnonzero(~self.exclude.contains_examples(ex))
             if len(keep) < need:
                 raise RuntimeError(
                     f"megabatch {m}: {r - len(keep)} of {r} training examples equal validation inputs, more than "

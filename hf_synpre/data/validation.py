@@ -2,9 +2,12 @@
 
 Public API:
     parse_mixture(spec) -> dict[str, float]         -- "set", "set:3,identity:1", {"set": 3, ...}, [...]
-    make_validation_set(tasks, protocol, num_examples, length_range=None, seed=0) -> ValidationSet
+    make_validation_set(tasks, protocol, num_examples, length_range=None, seed=0,
+                        corpus_objective="span_corruption") -> ValidationSet
+    example_keys(examples) -> Ragged                -- what identifies an example (inputs; targets if empty)
+    CORPUS_OBJECTIVES                               -- a corpus task as span corruption or language modelling
     ValidationSet                                   -- the held-out examples + exact input membership
-    training_block(task, protocol, block, length_range, seed) -> Examples  -- a block as trained on
+    training_block(task, protocol, block, length_range, seed, corpus_objective) -> Examples  -- as trained on
     apportion(total, weights) -> list[int]          -- largest-remainder split of a count by weight
     check_seed(seed), VALIDATION_SEED_OFFSET        -- training seeds stay below the validation stream's
 
@@ -26,15 +29,20 @@ from .dedup import input_hashes
 from .text import NATURAL
 
 __all__ = [
+    "CORPUS_OBJECTIVES",
     "MixtureSpec",
     "VALIDATION_SEED_OFFSET",
     "ValidationSet",
     "apportion",
     "check_seed",
+    "example_keys",
     "make_validation_set",
     "parse_mixture",
     "training_block",
 ]
+
+#: How a corpus task's sequences become examples (``training_block``).
+CORPUS_OBJECTIVES = ("span_corruption", "language_modeling")
 
 #: The validation stream uses ``seed + VALIDATION_SEED_OFFSET``; training seeds must stay below it.
 VALIDATION_SEED_OFFSET = 2**32
@@ -102,7 +110,8 @@ class ValidationSet:
     def __post_init__(self):
         # First hash column -> candidate rows; candidates are then compared element by element, so
         # membership is exact (the hash only makes it fast).
-        h = input_hashes(self.examples.inputs)[:, 0] if len(self.examples) else np.zeros(0, np.uint64)
+        self._keys = example_keys(self.examples)
+        h = input_hashes(self._keys)[:, 0] if len(self.examples) else np.zeros(0, np.uint64)
         order = np.argsort(h, kind="stable")
         self._hashes, self._rows = h[order], order
 
@@ -110,7 +119,8 @@ class ValidationSet:
         return len(self.examples)
 
     def contains(self, inputs: Ragged) -> np.ndarray:
-        """Boolean mask: which rows of ``inputs`` equal some validation input."""
+        """Boolean mask: which rows of ``inputs`` equal some validation input (for a language-modelling
+        corpus row, whose inputs are empty, its targets: ``example_keys``)."""
         found = np.zeros(len(inputs), dtype=bool)
         if not len(inputs) or not len(self._hashes):
             return found
@@ -120,9 +130,13 @@ class ValidationSet:
         for i in np.flatnonzero(hi > lo):
             row = inputs.row(i)
             found[i] = any(
-                np.array_equal(row, self.examples.inputs.row(r)) for r in self._rows[lo[i] : hi[i]]
+                np.array_equal(row, self._keys.row(r)) for r in self._rows[lo[i] : hi[i]]
             )
         return found
+
+    def contains_examples(self, examples: Examples) -> np.ndarray:
+        """Boolean mask: which examples are validation examples (compared by ``example_keys``)."""
+        return self.contains(example_keys(examples))
 
     def to_dataset(self, sort_by_length: bool = True):
         """A ``datasets.Dataset`` with ``inputs``/``targets`` (and ``task``) columns for ``Trainer.evaluate``.
@@ -143,12 +157,26 @@ class ValidationSet:
         return datasets.Dataset(table)
 
 
+def example_keys(examples: Examples) -> Ragged:
+    """What identifies an example: its inputs, or, for a row with empty inputs (a corpus task trained as
+    language modelling: the sequence is the targets), its targets. Every generated task has non-empty
+    inputs, so for them this is the inputs exactly as before."""
+    empty = examples.inputs.lengths == 0
+    if not empty.any():
+        return examples.inputs
+    if empty.all():
+        return examples.targets
+    rows = [t if e else i for i, t, e in zip(examples.inputs.to_lists(), examples.targets.to_lists(), empty)]
+    return Ragged.from_lists(rows)
+
+
 def make_validation_set(
     tasks: MixtureSpec,
     protocol: TokenProtocol,
     num_examples: int,
     length_range: Optional[Tuple[int, int]] = None,
     seed: int = 0,
+    corpus_objective: str = "span_corruption",
 ) -> ValidationSet:
     """``num_examples`` distinct-input examples from the validation stream, split over the tasks by weight.
 
@@ -167,21 +195,30 @@ def make_validation_set(
     for task, count in zip(mixture, apportion(num_examples, list(mixture.values()))):
         if count == 0:
             continue
-        parts.append(_distinct_examples(task, protocol, count, length_range, vseed))
+        parts.append(_distinct_examples(task, protocol, count, length_range, vseed, corpus_objective))
         names += [task] * count
     return ValidationSet(Examples.concatenate(parts), names, vseed)
 
 
-def training_block(task: str, protocol, block: int, length_range, seed: int) -> Examples:
-    """``generate_block``, plus T5 span corruption for corpus tasks (the nesting language), whose rows are
-    sentences with empty targets: the corruption is keyed by (seed, row content), so it is the same in
-    every shard, worker and process."""
+def training_block(task: str, protocol, block: int, length_range, seed: int,
+                   corpus_objective: str = "span_corruption") -> Examples:
+    """``generate_block``, then for corpus tasks (the nesting language, k-Dyck, shuffle-Dyck: sequences
+    with empty targets) the ``corpus_objective``: T5 span corruption (the paper's, for the nesting
+    language), keyed by (seed, row content) so it is the same in every shard, worker and process; or
+    ``language_modeling`` (Hu et al.'s for the Dyck languages): the sequence becomes the targets of an
+    example with empty inputs, every token scored by a decoder-only model."""
+    if corpus_objective not in CORPUS_OBJECTIVES:
+        raise ValueError(f"corpus objective {corpus_objective!r} is not one of {CORPUS_OBJECTIVES}")
     ex = generate_block(task, protocol, block, length_range, seed)
     corruption = corpus_corruption(task, protocol, seed)
-    return ex if corruption is None else corruption.apply(ex.inputs)
+    if corruption is None:
+        return ex
+    if corpus_objective == "language_modeling":
+        return Examples(Ragged(np.zeros(0, ex.inputs.values.dtype), np.zeros(len(ex) + 1, np.int64)), ex.inputs)
+    return corruption.apply(ex.inputs)
 
 
-def _distinct_examples(task, protocol, count, length_range, seed) -> Examples:
+def _distinct_examples(task, protocol, count, length_range, seed, corpus_objective="span_corruption") -> Examples:
     seen = set()
     keep: List[Tuple[int, int]] = []  # (block, row)
     blocks: Dict[int, Examples] = {}
@@ -189,9 +226,9 @@ def _distinct_examples(task, protocol, count, length_range, seed) -> Examples:
     # More blocks than any task with enough distinct inputs needs; beyond it the task is too small.
     max_blocks = 8 + 4 * (count // BLOCK_SIZE + 1)
     while len(keep) < count and block < max_blocks:
-        ex = training_block(task, protocol, block, length_range, seed)
+        ex = training_block(task, protocol, block, length_range, seed, corpus_objective)
         blocks[block] = ex
-        for i, row in enumerate(ex.inputs.to_lists()):
+        for i, row in enumerate(example_keys(ex).to_lists()):
             key = tuple(row)
             if key not in seen:
                 seen.add(key)
