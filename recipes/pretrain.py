@@ -521,7 +521,7 @@ def load_data(data_args, training_args, mixture, protocol, global_batch: int, to
                                 synthetic_decay_batches=decay, corpus_objective=data_args.corpus_objective, **common)
         first = train.batches(0)[0]
         longest_input = max([int(validation.examples.inputs.lengths.max()), int(first.inputs.lengths.max())]
-                            + [_longest_input(t, protocol, length_range) for t in train.tasks])
+                            + [_longest_input(t, protocol, length_range, data_args.corpus_objective) for t in train.tasks])
         longest_target = int(max(first.targets.lengths.max(), validation.examples.targets.lengths.max())) + 1
         return train, validation.to_dataset(), max(longest_input, 1), longest_target
     if data_args.data == "stream":
@@ -530,7 +530,7 @@ def load_data(data_args, training_args, mixture, protocol, global_batch: int, to
         train = SyntheticStream(mixture, protocol, length_range=length_range, exclude=validation,
                                 corpus_objective=data_args.corpus_objective, **common)
         eval_dataset = validation.to_dataset()
-        longest_input = max(_longest_input(t, protocol, length_range) for t in mixture)
+        longest_input = max(_longest_input(t, protocol, length_range, data_args.corpus_objective) for t in mixture)
         first = train.batches(0)[0]
         longest_target = int(max(first.targets.lengths.max(), validation.examples.targets.lengths.max())) + 1
         return train, eval_dataset, max(longest_input, int(validation.examples.inputs.lengths.max()) + 1), longest_target
@@ -569,8 +569,10 @@ def natural_text(data_args, tokenizer, protocol, objective: str, seed: int) -> N
     return NaturalText(source, copy.deepcopy(tokenizer), length, objective, protocol, data_args.num_validation, seed)
 
 
-def _longest_input(task: str, protocol, length_range) -> int:
+def _longest_input(task: str, protocol, length_range, corpus_objective: str = "span_corruption") -> int:
     t = get_task(task)
+    if getattr(t, "corpus", False) and corpus_objective == "language_modeling":
+        return 1  # no inputs: the sequence is the target (EOS only)
     hi = (length_range or t.default_length_range)[1]
     prefix = len(protocol.prefixes.get(getattr(t, "generator_name", t.name), ()))
     return prefix + 1 + hi + 1  # prefix, <extra_id_0>, body, EOS

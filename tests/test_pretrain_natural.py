@@ -127,3 +127,17 @@ def test_bad_natural_and_transfer_flags_are_one_line_naming_the_fix(tmp_path, co
     assert "is not one of ('language_modeling', 'span_corruption')" in fails("--natural_objective", "mlm")
     assert "no such file or directory" in fails("--natural_data", str(tmp_path / "missing"))
     assert open_text_source(str(corpus)).kind == "text"
+
+
+def test_a_dyck_language_trains_as_language_modelling_with_no_inputs(tmp_path):
+    config = write(tmp_path / "dyck.yaml", {**CAUSAL, "task": "shuffle_dyck-k8", "corpus_objective": "language_modeling",
+                                            "min_length": 16, "max_length": 30, "max_source_length": 2,
+                                            "max_target_length": 32, "max_steps": 2, "eval_steps": 2, "save_steps": 2})
+    selected = recipe.main(["--config", str(config), "--output_dir", str(tmp_path / "run")])
+    card = (selected / "README.md").read_text()
+    assert "shuffle_dyck-k8 trained as language modeling (the sequence is the target, no input)" in card
+    with pytest.raises(ValueError, match="inputs reach 32 tokens with EOS but --max_source_length is 2"):
+        recipe.main(["--config", str(config), "--output_dir", str(tmp_path / "sc"), "--corpus_objective",
+                     "span_corruption", "--max_length", "30"])
+    with pytest.raises(ValueError, match="--corpus_objective language_modeling is applied by the stream"):
+        recipe.main(["--config", str(config), "--output_dir", str(tmp_path / "b"), "--data", "builder"])
