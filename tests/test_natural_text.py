@@ -11,6 +11,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from synpre_testkit.corpora import code_documents, write_corpus
 from torch.utils.data import DataLoader
 
 from hf_synpre import protocol_for
@@ -19,7 +20,7 @@ from hf_synpre.data.text import NATURAL, NaturalText, open_text_source
 from hf_synpre.tasks.span_corruption import tokens_length_for
 from hf_synpre.tokenizer import load_tokenizer
 
-DOCS = [f"def function_{i}(x):\n    return x * {i} + {i * i}  # document {i}\n" * (1 + i % 3) for i in range(40)]
+DOCS = code_documents(40, repeat=True)
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +35,7 @@ def proto(tokenizer):
 
 @pytest.fixture()
 def text_dir(tmp_path):
-    folder = tmp_path / "texts"
-    folder.mkdir()
-    for i, doc in enumerate(DOCS):
-        (folder / f"doc{i:02d}.txt").write_text(doc)
-    return folder
+    return write_corpus(tmp_path / "texts", DOCS, "doc{:02d}.txt")
 
 
 def _token_stream(tokenizer, docs, eos=True):

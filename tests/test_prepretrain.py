@@ -9,6 +9,7 @@ import sys
 import pytest
 import yaml
 from conftest import REPO
+from synpre_testkit.corpora import code_documents, write_corpus
 
 sys.path.insert(0, str(REPO / "recipes"))
 from reproduce.prepretrain import (  # noqa: E402
@@ -42,7 +43,7 @@ def test_the_shipped_experiment_plans_synthetic_phases_before_their_natural_runs
 
 
 def test_bad_experiment_files_are_one_line(tmp_path):
-    with pytest.raises(ValueError, match="unknown experiment 'nope'; shipped: prepretrain_mini"):
+    with pytest.raises(ValueError, match="unknown experiment .nope.; valid: prepretrain_mini"):
         load_experiment("nope")
     bad = tmp_path / "bad.yaml"
     base = yaml.safe_load((REPO / "recipes/reproduce/experiments/prepretrain_mini.yaml").read_text())
@@ -77,10 +78,7 @@ def test_tokens_to_reach_and_loss_at_interpolate_between_evaluations():
 
 
 def test_a_tiny_experiment_runs_end_to_end_and_is_cached(tmp_path):
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for i in range(150):
-        (corpus / f"{i:03d}.py").write_text(f"def f{i}(x):\n    return x + {i}  # {'y' * (i % 5)}\n")
+    corpus = write_corpus(tmp_path / "corpus", code_documents(150))
     exp = yaml.safe_load((REPO / "recipes/reproduce/experiments/prepretrain_mini.yaml").read_text())
     exp.update(
         natural={"flags": f"--task natural --natural_data {corpus} --natural_length 16 --max_source_length 32 "

@@ -7,6 +7,7 @@ import shutil
 import pytest
 import torch
 import yaml
+from synpre_testkit.corpora import code_documents, write_corpus
 from synpre_testkit.recipes import load_recipe
 from test_pretrain_causal import CAUSAL
 from test_pretrain_recipe import TINY, _losses
@@ -15,16 +16,9 @@ from hf_synpre.data.text import open_text_source
 
 recipe = load_recipe("pretrain")
 
-DOCS = [f"class Thing{i}:\n    def value(self):\n        return {i} * self.scale  # {'x' * (i % 7)}\n" for i in range(120)]
-
-
 @pytest.fixture()
 def corpus(tmp_path):
-    folder = tmp_path / "corpus"
-    folder.mkdir()
-    for i, doc in enumerate(DOCS):
-        (folder / f"{i:03d}.py").write_text(doc)
-    return folder
+    return write_corpus(tmp_path / "corpus", code_documents(120))
 
 
 def write(path, config):

@@ -50,13 +50,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-import yaml
-
 from hf_synpre.io import write_json_atomic, write_text_atomic
 
 from .plan import Stage
 from .run import cached, run_stages
-from .scales import REPO, _bool, _config, _count, _flags, _mapping, _read_block, _text, _REQUIRED
+from .scales import REPO, _REQUIRED, _bool, _config, _count, _flags, _mapping, _read_block, _text, read_yaml_file
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parent / "experiments"
 SCRATCH = "scratch"
@@ -125,15 +123,11 @@ def load_experiment(spec: str | Path) -> Experiment:
     """A shipped experiment by name (``prepretrain_mini``) or a YAML file by path; a bad file is one line."""
     from hf_synpre.transfer import parse_transfer
 
-    by_path = isinstance(spec, Path) or str(spec).endswith((".yaml", ".yml"))
-    path = Path(spec) if by_path else EXPERIMENTS_DIR / f"{spec}.yaml"
-    if not path.is_file():
-        names = ", ".join(sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml")))
-        raise ValueError(f"unknown experiment {str(spec)!r}; shipped: {names}, or the path of an experiment .yaml file")
+    path, raw = read_yaml_file(spec, EXPERIMENTS_DIR, "experiment")
     try:
-        v = _read_block(yaml.safe_load(path.read_text(encoding="utf-8")), _SCHEMA, "")
+        v = _read_block(raw, _SCHEMA, "")
         parse_transfer(v["transfer"])
-    except (ValueError, yaml.YAMLError) as err:
+    except ValueError as err:
         raise ValueError(f"{path}: {' '.join(str(err).split())}") from None
     return Experiment(name=path.stem, description=v["description"], config=v["config"],
                       natural_flags=v["natural.flags"], synthetic_flags=v["synthetic.flags"],

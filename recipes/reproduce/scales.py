@@ -207,17 +207,23 @@ def _read_block(raw: Any, schema: Dict[str, Any], prefix: str) -> Dict[str, Any]
 
 
 # ----------------------------------------------------------------------------------------- loading
-def load_scale(spec: str | Path) -> Scale:
-    """A shipped scale by name (``mini``), or a scale YAML file by path; its name is the file's stem."""
+def read_yaml_file(spec: str | Path, folder: Path, what: str) -> Tuple[Path, Any]:
+    """``(path, parsed YAML)`` of a shipped ``folder/<spec>.yaml`` by name or of any ``.yaml`` path; an unknown
+    name lists the shipped ones, bad YAML is one line naming the file. ``what``: "scale", "experiment"."""
     by_path = isinstance(spec, Path) or str(spec).endswith((".yaml", ".yml"))
-    path = Path(spec) if by_path else SCALES_DIR / f"{spec}.yaml"
+    path = Path(spec) if by_path else folder / f"{spec}.yaml"
     if not path.is_file():
-        names = ", ".join(sorted(p.stem for p in SCALES_DIR.glob("*.yaml")))
-        raise ValueError(f"unknown scale {str(spec)!r}; valid: {names}, or the path of a scale .yaml file")
+        names = ", ".join(sorted(p.stem for p in folder.glob("*.yaml")))
+        raise ValueError(f"unknown {what} {str(spec)!r}; valid: {names}, or the path of a {what} .yaml file")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return path, yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
         raise ValueError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from None
+
+
+def load_scale(spec: str | Path) -> Scale:
+    """A shipped scale by name (``mini``), or a scale YAML file by path; its name is the file's stem."""
+    path, raw = read_yaml_file(spec, SCALES_DIR, "scale")
     try:
         v = _read_block(raw, _SCHEMA, "")
         missing = [t for t in v["tasks"] if v["natural_checkpoints"] and t not in v["natural_checkpoints"]]
