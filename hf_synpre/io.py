@@ -15,11 +15,14 @@ Public API:
                                       replaces ``path`` (the previous one restored if the swap fails), on an
                                       exception it is removed and ``path`` is untouched
     first_line(err) -> str
+    checkpoint_fingerprint(path) -> str | None -- sha256 (16 hex) of a local checkpoint's weight files: which
+                                      checkpoint a run started from, whatever its folder is called later
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -28,7 +31,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-__all__ = ["atomic_dir", "first_line", "hub_offline", "repo_id_problem", "load_pretrained", "looks_like_path", "unreachable_message", "write_json_atomic", "write_text_atomic"]
+__all__ = ["atomic_dir", "checkpoint_fingerprint", "first_line", "hub_offline", "repo_id_problem", "load_pretrained", "looks_like_path", "unreachable_message", "write_json_atomic", "write_text_atomic"]
 
 _TRUE = {"1", "ON", "YES", "TRUE"}
 
@@ -161,3 +164,20 @@ def _jsonable(value):
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def checkpoint_fingerprint(path: Any) -> Optional[str]:
+    """sha256 (16 hex digits) over a local checkpoint folder's weight files (``*.safetensors``, else
+    ``*.bin``), in name order; None for anything else (a Hub id, a folder without weights)."""
+    folder = Path(str(path)).expanduser()
+    if not folder.is_dir():
+        return None
+    files = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    for f in files:
+        with f.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 24), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]

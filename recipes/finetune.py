@@ -126,7 +126,7 @@ from hf_synpre.checkpoints import check_model_source, check_vocabulary, load_mod
 from hf_synpre.config import config_path_from_argv, config_to_flags, last_flag_value, parse_args_with_config
 from hf_synpre.config import run_recipe
 from hf_synpre.downstream import SPLITS
-from hf_synpre.io import load_pretrained, write_json_atomic, write_text_atomic
+from hf_synpre.io import checkpoint_fingerprint, load_pretrained, write_json_atomic, write_text_atomic
 from hf_synpre.metrics import METRICS
 from hf_synpre.modeling import INITS, check_attention, set_attention
 from hf_synpre.modeling_causal import CAUSAL_FAMILIES, CAUSAL_MODEL_TYPES, build_causal_lm, causal_config, causal_fields
@@ -518,6 +518,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         if not out_existed and training_args.output_dir:
             _remove_if_empty(Path(training_args.output_dir))
         raise
+    if model_info.get("source"):  # which checkpoint this run started from, whatever its folder holds later
+        model_info["source_fingerprint"] = checkpoint_fingerprint(model_info["source"])
     own_data = own_data_given(data_args)
     # your data without a test split: the validation split (which also selected the model) is decoded
     decodes_validation = own_data and task.finetune.infer_eval_split == "validation"

@@ -74,8 +74,11 @@ def test_a_llama_checkpoint_is_fine_tuned_selected_decoded_and_scored(llama, tmp
     out = tmp_path / "run"
     results = recipe.main([*RUN, "--model", str(llama), "--dropout_rate", "0", "--output_dir", str(out)])
     selected = out / "selected"
+    from hf_synpre.io import checkpoint_fingerprint
+
     assert results["model"] | {"tokenizer": None} == {
-        "kind": "checkpoint", "source": str(llama), "family": "llama", "tokenizer": None, "transfer_embeddings": True}
+        "kind": "checkpoint", "source": str(llama), "family": "llama", "tokenizer": None, "transfer_embeddings": True,
+        "source_fingerprint": checkpoint_fingerprint(llama)}  # which weights it started from
     assert results["format"]["separator"] == "<sep>" and results["format"]["separator_id"] == 4100
     assert results["format"]["added_tokens"] == [] and results["format"]["packing"] == "none"  # it came with <sep>
     assert results["hyperparameters"]["z_loss"] == 0.0  # the task's 1e-4 is T5's; no z-loss here

@@ -13,6 +13,7 @@ import torch
 from transformers import T5ForConditionalGeneration
 
 from hf_synpre.downstream import get_downstream_task, load_downstream
+from hf_synpre.io import checkpoint_fingerprint
 from hf_synpre.tokenizer import default_tokenizer
 from hf_synpre.training import decode_by_length
 from synpre_testkit.models import save_checkpoint, tiny_t5
@@ -73,6 +74,7 @@ def test_end_to_end_run_reports_the_test_metric_of_the_best_validation_step(chec
     assert json.loads((selected / "selection.json").read_text())["step"] == results["selection"]["step"]
     assert results["test"]["step"] == results["selection"]["step"]
     assert results["model"]["kind"] == "checkpoint" and results["model"]["source"] == str(checkpoint)
+    assert results["model"]["source_fingerprint"] == checkpoint_fingerprint(checkpoint) is not None
     assert results["model"]["transfer_embeddings"] is True  # all weights loaded, as the released scripts
     assert results["hyperparameters"]["learning_rate"] == 0.01  # command line over the task's 3e-3
     assert results["hyperparameters"]["dropout_rate"] == 0.1  # the task's paper setting

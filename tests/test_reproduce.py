@@ -267,6 +267,29 @@ def test_statistics_rows_report_their_source_pretraining():
     assert row["pretraining_steps"] == [2750, 3000]
 
 
+def test_fine_tunes_from_a_re_run_pre_training_are_flagged_in_the_table():
+    """The merge wart: pre-training re-run after some fine-tunes; the table shows the new pre-training, so a
+    row whose fine-tunes started from the old checkpoints must say it mixes two generations."""
+    from reproduce.report import render_markdown
+
+    values = {("random", "a"): [0.4, 0.4], ("natural", "a"): [0.6, 0.6], ("set", "a"): [0.5, 0.5],
+              ("stats_set", "a"): [0.45, 0.45]}
+    results = _results(values)
+    for p, fp in zip(results["pretraining"], ("new0", "new1")):
+        p["checkpoint_fingerprint"] = fp
+    sources = {("set", 0): "old0", ("set", 1): "new1", ("stats_set", 0): "new0", ("stats_set", 1): None}
+    for r in results["finetuning"]:
+        r["key"] = f"finetune/a/{r['condition']}/seed{r['seed']}"
+        r["source_fingerprint"] = sources.get((r["condition"], r["seed"]))
+    summary = summarize(results, ["random", "natural", "set", "stats_set"], ["a"])
+    assert summary["conditions"]["set"]["finetunes_from_other_checkpoints"] == ["finetune/a/set/seed0"]
+    assert summary["conditions"]["stats_set"]["finetunes_from_other_checkpoints"] == []
+    assert summary["conditions"]["stats_set"]["finetunes_source_unrecorded"] == 1
+    md = render_markdown(SCALES["mini"], summary, results, ["a"], "cmd")
+    assert "**Mixed checkpoints:** Set: 1 fine-tune(s) started from another checkpoint" in md
+    assert "predate checkpoint fingerprints" in md and "Per Param Mean/SD" in md
+
+
 def test_a_later_invocation_merges_into_the_table_and_never_drops_a_row():
     scale = SCALES["mini"]
     first = {"format": RESULTS_FORMAT, "scale": "mini",

@@ -70,7 +70,7 @@ for _path in (str(REPO), str(REPO / "recipes")):  # hf_synpre from a checkout; t
 import torch  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-from hf_synpre.io import write_json_atomic, write_text_atomic  # noqa: E402
+from hf_synpre.io import checkpoint_fingerprint, write_json_atomic, write_text_atomic  # noqa: E402
 from hf_synpre.modeling import build_t5, set_attention  # noqa: E402
 from hf_synpre.statistics import SCHEMES, T5_TABLE, from_statistics, load_statistics  # noqa: E402
 from hf_synpre.training import LABEL_PAD, SynpreCollator, ZLossTokenLoss, t5x_optimizer, token_sum_loss  # noqa: E402
@@ -459,10 +459,7 @@ def _signature(obj) -> str:
 
 
 def _checkpoint_fingerprint(path: Path) -> str:
-    h = hashlib.sha256()
-    for f in sorted(path.glob("*.safetensors")) or sorted(path.glob("*.bin")):
-        h.update(f.read_bytes())
-    return h.hexdigest()[:16]
+    return checkpoint_fingerprint(path) or hashlib.sha256(b"").hexdigest()[:16]
 
 
 def _checkpoint_info(path: Path) -> dict:

@@ -56,9 +56,23 @@ def render_markdown(scale: Scale, summary: dict, results: dict, tasks: Sequence[
             lines.append(f"| {task} | {_fmt(m['natural_minus_random'])} | {_fmt(m['seed_std_random'])} | "
                          f"{_fmt(m['seed_std_natural'])} | {_fmt(m['margin_over_noise'], 1)} |")
         lines.append("")
+    mixed = [(r["label"], len(r["finetunes_from_other_checkpoints"])) for r in summary["conditions"].values()
+             if r.get("finetunes_from_other_checkpoints")]
+    if mixed:
+        lines += ["**Mixed checkpoints:** " + "; ".join(
+            f"{label}: {n} fine-tune(s) started from another checkpoint than the pre-training this table shows "
+            "(that pre-training was re-run after them)" for label, n in mixed)
+            + ". Their row mixes two generations of pre-training; re-run those fine-tunes to unmix it.", ""]
+    unrecorded = [(r["label"], r["finetunes_source_unrecorded"]) for r in summary["conditions"].values()
+                  if r.get("finetunes_source_unrecorded") and "pretraining_token_accuracy" in r]
+    if unrecorded:
+        lines += ["Fine-tunes that predate checkpoint fingerprints (their source cannot be checked against the "
+                  "pre-training shown): " + "; ".join(f"{label} {n}" for label, n in unrecorded) + ".", ""]
     if "natural_corpus" in results:
         c = results["natural_corpus"]
-        lines += [f"Natural pre-training text: {c['source']}, T5 span corruption, {c['train_examples']:,} training "
+        objective = "T5 span corruption" if c.get("objective", "span_corruption") == "span_corruption" else (
+            "next-token prediction")
+        lines += [f"Natural pre-training text: {c['source']}, {objective}, {c['train_examples']:,} training "
                   f"examples (corpus fingerprint `{c['fingerprint']}`).", ""]
     lines += ["Plots: `benefit.png` (benefit % per condition), `validation_curves.png` (fine-tuning validation token "
               "accuracy; pre-training curves beside it).", ""]

@@ -18,6 +18,8 @@ import math
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from hf_synpre.io import checkpoint_fingerprint
+
 from .conditions import CONDITIONS
 from .plan import Stage
 from .scales import Scale
@@ -46,6 +48,7 @@ def collect(scale: Scale, stages: List[Stage], root: Path, markers: Dict[str, Op
                 "threshold_reached": sel.get("threshold_reached"),
                 "seconds": markers[s.key]["seconds"],
                 "curve": _eval_curve(d / "metrics.csv"),
+                "checkpoint_fingerprint": checkpoint_fingerprint(d / "selected"),
             })
         else:
             r = json.loads((d / "finetune_results.json").read_text())
@@ -61,6 +64,8 @@ def collect(scale: Scale, stages: List[Stage], root: Path, markers: Dict[str, Op
                 "test_metrics": test.get("metrics", {}),
                 "validation_history": r["validation_history"],
                 "seconds": markers[s.key]["seconds"],
+                # the checkpoint it started from (None: no checkpoint, or a run older than the record)
+                "source_fingerprint": r["model"].get("source_fingerprint"),
             })
     return out
 
@@ -100,6 +105,18 @@ def _mean_std(xs: Sequence[float]) -> Tuple[float, float]:
     m = sum(xs) / len(xs)
     sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else 0.0
     return m, sd
+
+
+def _sources(results: dict, name: str, pretraining: Sequence[dict]) -> dict:
+    """Whether a row's fine-tunes started from the checkpoints its pre-training records describe: a folder
+    whose pre-training was re-run after some fine-tunes (a later invocation) mixes two generations, and the
+    table must say so. Counts fine-tunes from another checkpoint and fine-tunes that did not record one."""
+    current = {p.get("checkpoint_fingerprint") for p in pretraining} - {None}
+    runs = [r for r in results["finetuning"] if r["condition"] == name]
+    other = [r["key"] for r in runs if r.get("source_fingerprint") and current
+             and r["source_fingerprint"] not in current]
+    return {"finetunes_from_other_checkpoints": other,
+            "finetunes_source_unrecorded": sum(1 for r in runs if not r.get("source_fingerprint"))}
 
 
 def summarize(results: dict, conditions: Sequence[str], tasks: Sequence[str]) -> dict:
@@ -144,6 +161,7 @@ def summarize(results: dict, conditions: Sequence[str], tasks: Sequence[str]) ->
             row["pretraining_seeds"] = len(pre)
             if pre[0]["rule"] == "first_above":
                 row["pretraining_learnt"] = sum(bool(p["threshold_reached"]) for p in pre)
+            row.update(_sources(results, name, pre))
         table[name] = row
     margins = {}
     for task in tasks:
