@@ -83,7 +83,7 @@ def test_the_paper_plan_uses_off_the_shelf_natural_checkpoints(tmp_path):
 
 
 def test_bad_conditions_say_what_is_valid():
-    with pytest.raises(ValueError, match=r"unknown condition 'sett' \(closest: 'set'\); valid: core, table2, table3, "
+    with pytest.raises(ValueError, match=r"unknown condition 'sett' \(closest: 'set'\); valid: core, table2, table3, ranking, "
                                          "all, random, natural, set"):
         parse_conditions("random,natural,sett")
     with pytest.raises(ValueError, match="must include natural"):
@@ -288,6 +288,30 @@ def test_fine_tunes_from_a_re_run_pre_training_are_flagged_in_the_table():
     md = render_markdown(SCALES["mini"], summary, results, ["a"], "cmd")
     assert "**Mixed checkpoints:** Set: 1 fine-tune(s) started from another checkpoint" in md
     assert "predate checkpoint fingerprints" in md and "Per Param Mean/SD" in md
+
+
+def test_the_18_simple_tasks_are_ranked_by_benefit_with_what_they_learnt(tmp_path):
+    from reproduce.conditions import GROUPS
+    from reproduce.report import plot, ranking_rows, render_markdown
+
+    assert len(GROUPS["ranking"]) == 18 and GROUPS["ranking"][:2] == ("identity", "task_reverse")
+    assert "set" in GROUPS["ranking"] and "task_set" not in CONDITIONS
+    values = {("random", "a"): [0.4, 0.4], ("natural", "a"): [0.6, 0.6], ("set", "a"): [0.5, 0.52],
+              ("identity", "a"): [0.45, 0.45], ("task_reverse", "a"): [0.55, 0.57], ("task_sort", "a"): [0.35, 0.37]}
+    results = _results(values)
+    results["pretraining"] += [{"condition": "task_reverse", "seed": p, "validation_token_accuracy": 0.9, "step": 5,
+                                "rule": "first_above", "threshold_reached": False, "curve": []} for p in (0, 1)]
+    for p in results["pretraining"]:
+        p["curve"] = []
+    for r in results["finetuning"]:
+        r["validation_history"] = [{"step": 1, "token_accuracy": r["metric"]}]
+    summary = summarize(results, ["random", "natural", "set", "identity", "task_reverse", "task_sort"], ["a"])
+    ranked = [n for n, _ in ranking_rows(summary)]
+    assert ranked == ["task_reverse", "set", "identity", "task_sort"]  # 80, 55, 25, -20 %
+    md = render_markdown(SCALES["mini"], summary, results, ["a"], "cmd")
+    assert "| 1 | Reverse | 0/2 | 0.900 | 80 ± 7 |" in md and "| 4 | Sort | — | — | -20 ± 7 |" in md
+    written = plot(summary, results, ["a"], tmp_path)
+    assert (tmp_path / "ranking.png") in written and (tmp_path / "ranking.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_a_later_invocation_merges_into_the_table_and_never_drops_a_row():

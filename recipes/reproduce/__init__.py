@@ -10,6 +10,8 @@ Layout (each module's docstring lists its public API):
     report.py       ``render_markdown``, ``plot``: results.md and the PNGs
     cli.py          ``parse_args``, ``main(argv)``; ``recipes/reproduce.py`` and ``python -m recipes.reproduce``
                     run it
+    prepretrain.py  ``--experiment prepretrain``: a synthetic phase before natural pre-training, natural
+                    tokens saved (``experiments/<name>.yaml``); the same stage cache and scheduler
 
 "Insights into Pre-training via Simpler Synthetic Tasks" (Wu, Li, Liang, NeurIPS 2022) reports each
 pre-training condition as a share of natural pre-training's benefit over Random Init:
@@ -20,6 +22,10 @@ recipe runs that protocol with the project's own recipes and writes ``--output_d
 
     # mini scale: 2 CPU cores, offline, the core table with 3 seeds (about an hour)
     python recipes/reproduce.py --scale mini
+
+    # the 18 simple tasks ranked by benefit (ranking.png), and the pre-pretraining experiment
+    python recipes/reproduce.py --scale mini --conditions random,natural,ranking
+    python recipes/reproduce.py --experiment prepretrain --scale mini
 
     # more rows (Table 1's other synthetic tasks, Table 2 from LIME, Table 3) and fewer seeds
     python recipes/reproduce.py --scale mini --conditions core,nonsense,nesting,stats_lime,preattn_ln --seeds 2
