@@ -42,8 +42,18 @@ def test_the_shipped_experiment_plans_synthetic_phases_before_their_natural_runs
     assert dyck[dyck.index("--max_length") + 1] == "62"
 
 
+def test_the_t5_experiment_is_the_same_protocol_for_the_encoder_decoder(tmp_path):
+    from reproduce.prepretrain import experiment_name
+
+    assert experiment_name("mini", None) == "prepretrain_mini" and experiment_name("mini", "t5") == "prepretrain_mini_t5"
+    t5, causal = load_experiment("prepretrain_mini_t5"), load_experiment("prepretrain_mini")
+    assert t5.conditions == causal.conditions and t5.config == "recipes/configs/cpu_default.yaml"
+    stages = {s.key: s for s in plan_prepretrain(t5, list(t5.conditions), 1, tmp_path)}
+    assert "--corpus_objective" not in stages["synthetic/shuffle_dyck/seed0"].argv  # T5: span corruption
+
+
 def test_bad_experiment_files_are_one_line(tmp_path):
-    with pytest.raises(ValueError, match="unknown experiment .nope.; valid: prepretrain_mini"):
+    with pytest.raises(ValueError, match="unknown experiment 'nope'; valid: prepretrain_mini, prepretrain_mini_t5"):
         load_experiment("nope")
     bad = tmp_path / "bad.yaml"
     base = yaml.safe_load((REPO / "recipes/reproduce/experiments/prepretrain_mini.yaml").read_text())
