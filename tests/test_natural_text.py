@@ -255,3 +255,15 @@ def test_the_synthetic_share_decays_to_zero(text_dir, tokenizer, proto):
         SyntheticStream("set", proto, batch_size=8, synthetic_decay_batches=5)
     with pytest.raises(ValueError, match="pass natural=NaturalText"):
         SyntheticStream("natural:1,set:1", proto, batch_size=8)
+
+
+def test_processes_split_every_mixed_global_batch_between_them(text_dir, tokenizer, proto):
+    """Each process computes the global batches and keeps its slice, natural rows included: together the
+    two processes see exactly the single process's batches (as Accelerate's IterableDatasetShard hands out)."""
+    make = lambda **kw: SyntheticStream("natural:1,set:1", proto, batch_size=8, length_range=(10, 20), seed=4,
+                                        megabatch_batches=3, group_by_length=False,
+                                        natural=_natural(text_dir, tokenizer), **kw)
+    whole = make().take_batches(7)
+    halves = [make(process_index=r, num_processes=2).take_batches(7) for r in (0, 1)]
+    for b, (a0, a1) in enumerate(zip(*halves)):
+        assert _rows([a0]) + _rows([a1]) == _rows([whole[b]]), b
