@@ -136,20 +136,28 @@ def hand_loop(args, size, batches) -> float:
     model = tiny_model(size, attn=args.attn).to(device)
     model.train()
     optimizer, scheduler = paper_optimizer(model, 0.01, 1000)
-    on_device = [{k: v.to(device) for k, v in b.items()} for b in batches]  # the hand loop's best case
+    seconds = _timed_steps(args, model, optimizer, scheduler, batches, token_sum_loss)
+    return sum(real_tokens(b) for b in batches[args.warmup :]) / seconds
+
+
+def _timed_steps(args, model, optimizer, scheduler, batches, loss_fn) -> float:
+    """Forward, ``loss_fn``, backward, optimizer and schedule step on every batch (moved to the device first:
+    the hand loop's best case); seconds of the batches after ``args.warmup``."""
+    device = torch.device(args.device)
+    on_device = [{k: v.to(device) for k, v in b.items()} for b in batches]
     for b in on_device[: args.warmup]:
-        _step(model, optimizer, scheduler, b)
+        _step(model, optimizer, scheduler, b, loss_fn)
     _sync(device)
     start = time.perf_counter()
     for b in on_device[args.warmup :]:
-        _step(model, optimizer, scheduler, b)
+        _step(model, optimizer, scheduler, b, loss_fn)
     _sync(device)
-    return sum(real_tokens(b) for b in batches[args.warmup :]) / (time.perf_counter() - start)
+    return time.perf_counter() - start
 
 
-def _step(model, optimizer, scheduler, batch):
+def _step(model, optimizer, scheduler, batch, loss_fn=token_sum_loss):
     outputs = model(**{k: v for k, v in batch.items() if k != "labels"})
-    loss = token_sum_loss(outputs, batch["labels"])
+    loss = loss_fn(outputs, batch["labels"])
     loss.backward()
     optimizer.step()
     scheduler.step()
@@ -282,26 +290,9 @@ def causal_hand_loop(args, family: str, size: str, batches, workdir: Path):
     _, training_args, _, model, _, _, _ = causal_setup(args, family, size, workdir)
     model.to(device).train()
     optimizer, scheduler = paper_optimizer(model, training_args.learning_rate, int(training_args.warmup_steps))
-    on_device = [{k: v.to(device) for k, v in b.items()} for b in batches]  # the hand loop's best case
-    for b in on_device[: args.warmup]:
-        _causal_step(model, optimizer, scheduler, b)
-    _sync(device)
-    start = time.perf_counter()
-    for b in on_device[args.warmup :]:
-        _causal_step(model, optimizer, scheduler, b)
-    _sync(device)
-    seconds = time.perf_counter() - start
+    seconds = _timed_steps(args, model, optimizer, scheduler, batches, causal_token_sum_loss)
     timed = batches[args.warmup :]
     return len(timed) / seconds, sum(causal_real_tokens(b) for b in timed) / seconds, model
-
-
-def _causal_step(model, optimizer, scheduler, batch):
-    outputs = model(**{k: v for k, v in batch.items() if k != "labels"})
-    loss = causal_token_sum_loss(outputs, batch["labels"])
-    loss.backward()
-    optimizer.step()
-    scheduler.step()
-    optimizer.zero_grad(set_to_none=True)
 
 
 class _Recording:
