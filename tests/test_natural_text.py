@@ -164,7 +164,6 @@ def test_a_hub_dataset_streams_through_a_local_hub(tmp_path, tokenizer, text_dir
 
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from huggingface_hub import HfApi
     from synpre_testkit.hub_server import HubServer, OlahServer, Token
 
     if importlib.util.find_spec("olah") is None:

@@ -10,6 +10,7 @@ import re
 
 import pytest
 import torch
+from synpre_testkit.statistics import check_groups_drawn, flat
 from transformers import T5Config, T5ForConditionalGeneration
 
 from hf_synpre.modeling import build_t5, t5x_init_
@@ -126,10 +127,6 @@ def source(request):
     return make_source(tiny_config(request.param))
 
 
-def flat(model, names):
-    params = dict(model.named_parameters())
-    return torch.cat([params[n].detach().reshape(-1).double() for n in names])
-
 
 # --------------------------------------------------------------------------------------------------
 # every scheme, every group
@@ -144,23 +141,8 @@ def test_each_group_is_drawn_from_the_source_statistics(source, scheme):
     assert names == [n for n, _ in source.named_parameters()]
     groups = expected_groups(scheme, names)
     assert sorted(map(sorted, groups)) == sorted(sorted(g.names) for g in group_parameters(model, scheme))
-    mean_std = SCHEMES[scheme].sampling == "mean_std"
-    for group in groups:
-        src = flat(source, group)
-        mu, sd, n = src.mean().item(), src.std(correction=0).item(), src.numel()
-        got = flat(model, group)
-        if not mean_std and is_ln(group[0]):
-            for name in group:  # `scale`: layer norms are the exact constant pooled mean
-                p = model.get_parameter(name)
-                assert torch.equal(p, torch.full_like(p, mu)), name
-            continue
-        want_mean = mu if mean_std else 0.0
-        assert abs(got.mean().item() - want_mean) <= 5 * sd / math.sqrt(n) + 1e-7, group
-        assert abs(got.std(correction=0).item() - sd) <= 5 * sd / math.sqrt(2 * n) + 1e-7, group
-    drawn = {n for g in groups for n in g}
-    for name, p in model.named_parameters():
-        if name not in drawn:  # token embedding, untied lm_head and every tensor outside the groups
-            assert torch.equal(p, fresh.get_parameter(name)), name
+    check_groups_drawn(model, source, fresh, groups, mean_std=SCHEMES[scheme].sampling == "mean_std",
+                       is_layer_norm=is_ln)
 
 
 def test_per_param_mean_sd_is_noisy_on_layer_norms_and_scale_is_not(source):

@@ -13,6 +13,7 @@ import re
 
 import pytest
 import torch
+from synpre_testkit.statistics import check_groups_drawn
 from transformers import AutoModelForCausalLM
 
 from hf_synpre.modeling_causal import build_causal_lm, tiny_causal_config
@@ -149,10 +150,6 @@ def source_for(family):
     return SOURCES[family]
 
 
-def flat(model, names):
-    params = dict(model.named_parameters())
-    return torch.cat([params[n].detach().reshape(-1).double() for n in names])
-
 
 FAMILIES = ("llama", "qwen2", "gpt2")
 STAT_SCHEMES = [s for s in SCHEMES if SCHEMES[s].needs_source]
@@ -196,23 +193,8 @@ def test_each_group_is_drawn_from_the_source_statistics(family, scheme):
     assert names == [n for n, _ in source.named_parameters()]
     groups = expected_groups(family, scheme, names)
     assert sorted(map(sorted, groups)) == sorted(sorted(g.names) for g in group_parameters(model, scheme))
-    mean_std = SCHEMES[scheme].sampling == "mean_std"
-    for group in groups:
-        src = flat(source, group)
-        mu, sd, n = src.mean().item(), src.std(correction=0).item(), src.numel()
-        got = flat(model, group)
-        if not mean_std and is_ln(family, group[0]):
-            for name in group:  # `scale`: layer norms, biases included, are the constant pooled mean
-                p = model.get_parameter(name)
-                assert torch.equal(p, torch.full_like(p, mu)), name
-            continue
-        want_mean = mu if mean_std else 0.0
-        assert abs(got.mean().item() - want_mean) <= 5 * sd / math.sqrt(n) + 1e-7, group
-        assert abs(got.std(correction=0).item() - sd) <= 5 * sd / math.sqrt(2 * n) + 1e-7, group
-    drawn = {n for g in groups for n in g}
-    for name, p in model.named_parameters():
-        if name not in drawn:  # token embedding, lm_head and every tensor outside the groups
-            assert torch.equal(p, fresh.get_parameter(name)), name
+    check_groups_drawn(model, source, fresh, groups, mean_std=SCHEMES[scheme].sampling == "mean_std",
+                       is_layer_norm=lambda name: is_ln(family, name))
 
 
 @pytest.mark.parametrize("family", ["llama", "gpt2"])
