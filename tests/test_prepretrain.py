@@ -47,9 +47,36 @@ def test_the_t5_experiment_is_the_same_protocol_for_the_encoder_decoder(tmp_path
 
     assert experiment_name("mini", None) == "prepretrain_mini" and experiment_name("mini", "t5") == "prepretrain_mini_t5"
     t5, causal = load_experiment("prepretrain_mini_t5"), load_experiment("prepretrain_mini")
-    assert t5.conditions == causal.conditions and t5.config == "recipes/configs/cpu_default.yaml"
+    what = lambda exp: {n: (c.get("synthetic"), c.get("mixture")) for n, c in exp.conditions.items()}
+    assert what(t5) == what(causal) and t5.config == "recipes/configs/cpu_default.yaml"
     stages = {s.key: s for s in plan_prepretrain(t5, list(t5.conditions), 1, tmp_path)}
     assert "--corpus_objective" not in stages["synthetic/shuffle_dyck/seed0"].argv  # T5: span corruption
+
+
+@pytest.mark.parametrize("name", ["prepretrain_mini", "prepretrain_mini_t5"])
+def test_every_synthetic_checkpoint_has_the_positions_its_natural_phase_needs(tmp_path, name):
+    """A decoder-only checkpoint refuses lengths beyond its positions (max_source + max_target of its own
+    pre-training): each synthetic phase must be built for the natural phase that continues it."""
+    exp = load_experiment(name)
+    config = yaml.safe_load((REPO / exp.config).read_text())
+
+    def last(argv, flag):
+        found = [argv[i + 1] for i, a in enumerate(argv) if a == flag]
+        return int(found[-1]) if found else int(config[flag[2:]])
+
+    stages = {s.key: s for s in plan_prepretrain(exp, list(exp.conditions), 1, tmp_path)}
+    checked = 0
+    for stage in stages.values():
+        for dep in stage.deps:
+            built, needed = stages[dep].argv, stage.argv
+            if config.get("family", "t5") == "t5":  # relative positions: n_positions = the longer of the two
+                assert max(last(built, "--max_source_length"), last(built, "--max_target_length")) >= max(
+                    last(needed, "--max_source_length"), last(needed, "--max_target_length")), stage.key
+            else:
+                assert last(built, "--max_source_length") + last(built, "--max_target_length") >= last(
+                    needed, "--max_source_length") + last(needed, "--max_target_length"), stage.key
+            checked += 1
+    assert checked == 3
 
 
 def test_bad_experiment_files_are_one_line(tmp_path):
