@@ -7,6 +7,9 @@ Public API (imported lazily, so ``import hf_synpre`` stays cheap):
     load_synthetic(task, num_train, num_validation, ...) -> datasets.DatasetDict
     SyntheticTasks, SyntheticTaskConfig          -- the ``datasets`` builder
     SyntheticStream, make_validation_set         -- infinite, sharded, seeded training streams
+    NaturalText, open_text_source                -- natural text (stdlib, local files, Hub datasets streamed) as a
+                                                    pre-training source, alone or mixed into the stream
+    apply_transfer, parse_transfer               -- start a fresh model from part of a checkpoint (hf_synpre.transfer)
     TASK_NAMES, TASKS, get_task, generate        -- the pure task library (hf_synpre.tasks): the 18 simple
                                                     tasks, LIME, nonsense summaries, the nesting language
     SpanCorruption, parse_lime                   -- T5 span corruption; LIME examples parsed back
@@ -26,6 +29,8 @@ __version__ = "0.1.0"
 _EXPORTS = {
     ".data": ["SyntheticTaskConfig", "SyntheticTasks", "load_synthetic"],
     ".data.streaming": ["SyntheticStream", "PreparedStream", "make_validation_set", "parse_mixture"],
+    ".data.text": ["NaturalText", "open_text_source"],
+    ".transfer": ["apply_transfer", "parse_transfer"],
     ".tasks": ["TASK_NAMES", "TASKS", "Examples", "TokenProtocol", "generate", "get_task", "SpanCorruption", "parse_lime"],
     ".tokenizer": ["DEFAULT_TOKENIZER", "default_tokenizer", "load_tokenizer", "protocol_for"],
     ".modeling": ["build_t5", "t5x_init_"],
