@@ -267,8 +267,9 @@ def render_markdown(exp: Experiment, summary: dict, command: str) -> str:
              "validation loss, against scratch's (positive = fewer). Loss at equal tokens: the validation loss at "
              "scratch's final natural token count. Mean ± std over seeds; 'reached' = seeds whose curve reaches "
              "the target at all.", "",
-             "| condition | natural tokens saved (%) | reached | validation loss at scratch's tokens | synthetic steps |",
-             "|---|---:|---:|---:|---:|"]
+             "| condition | natural tokens saved (%) | per seed | reached | loss at scratch's tokens | final loss "
+             "(natural tokens) | synthetic steps |",
+             "|---|---:|---|---:|---:|---:|---:|"]
     for name, row in summary["conditions"].items():
         saving = ("—" if row["saving_mean"] is None
                   else f"{_fmt(row['saving_mean'], pct=True)} ± {100 * row['saving_std']:.0f}")
@@ -278,7 +279,12 @@ def render_markdown(exp: Experiment, summary: dict, command: str) -> str:
         spec = exp.conditions[name]
         what = (f"{name} (synthetic: {spec['synthetic']})" if "synthetic" in spec
                 else f"{name} ({spec['mixture']})" if "mixture" in spec else name)
-        lines.append(f"| {what} | {saving} | {row['reached']} | {loss} | {', '.join(map(str, steps)) or '—'} |")
+        per_seed = " / ".join("—" if p["saving"] is None else f"{100 * p['saving']:+.0f}" for p in row["seeds"])
+        finals = [p["final_loss"] for p in row["seeds"]]
+        final = (f"{sum(finals) / len(finals):.3f} ({row['seeds'][0]['final_natural_tokens'] / 1e6:.2f}M)"
+                 if finals else "—")
+        lines.append(f"| {what} | {saving} | {per_seed} | {row['reached']} | {loss} | {final} | "
+                     f"{', '.join(map(str, steps)) or '—'} |")
     lines += ["", "Command: `" + command + "`", ""]
     return "\n".join(lines)
 
