@@ -7,10 +7,8 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
@@ -47,10 +45,8 @@ def paper_sized_protocol():
 
 
 def load_recipe(name: str):
-    """``recipes/<name>.py``, loaded by the tests' one recipe loader (``tests/synpre_testkit/recipes.py``)."""
-    tests = str(Path(__file__).resolve().parent.parent / "tests")
-    if tests not in sys.path:
-        sys.path.insert(0, tests)
+    """``recipes/<name>.py``, loaded by the tests' one recipe loader (``synpre_testkit.recipes``, installed
+    with the package)."""
     from synpre_testkit.recipes import load_recipe as load
 
     return load(name)
