@@ -71,6 +71,26 @@ def test_the_mini_core_plan(tmp_path):
     assert flag(stats, "--decode") == "false" and flag(stats, "--max_steps") == "200"
 
 
+def test_a_longer_fine_tuning_budget_gets_stages_of_its_own_from_the_same_pre_training(tmp_path):
+    from reproduce.plan import default_finetune_steps
+
+    scale = SCALES["mini"]
+    assert default_finetune_steps(scale) == 200
+    default = {s.key: s for s in plan(scale, ["random", "set"], ["code_translation"], 2, tmp_path)}
+    longer = {s.key: s for s in plan(scale, ["random", "set"], ["code_translation"], 2, tmp_path, finetune_steps=1000)}
+    assert "finetune-1000steps/code_translation/set/seed1" in longer and "finetune/code_translation/set/seed1" not in longer
+    long_set, short_set = longer["finetune-1000steps/code_translation/set/seed1"], default["finetune/code_translation/set/seed1"]
+    assert long_set.deps == short_set.deps == ["pretrain/set/seed1"] and long_set.finetune_steps == 1000
+    assert long_set.argv[-2:] == ["--max_steps", "1000"]  # the last --max_steps wins, as on a command line
+    assert long_set.argv[:-2] == [a.replace("finetune/", "finetune-1000steps/") for a in short_set.argv]
+    assert longer["pretrain/set/seed1"].argv == default["pretrain/set/seed1"].argv  # one pre-training for both
+    # the scale's own budget named explicitly is the scale's stages, not a copy of them
+    assert {s.key for s in plan(scale, ["set"], ["code_translation"], 1, tmp_path, finetune_steps=200)} == {
+        "pretrain/set/seed0", "finetune/code_translation/set/seed0"}
+    with pytest.raises(ValueError, match="--finetune_steps must be >= 1"):
+        plan(scale, ["set"], ["code_translation"], 1, tmp_path, finetune_steps=0)
+
+
 def test_the_paper_plan_uses_off_the_shelf_natural_checkpoints(tmp_path):
     stages = plan(SCALES["paper"], parse_conditions("random,natural,set,preattn_ln"),
                          ["cnndm_10k", "mtop"], 1, tmp_path)
@@ -151,7 +171,8 @@ def test_plans_and_scales_are_those_a_cache_from_the_single_file_recipe_holds():
         got = [dataclasses.asdict(s) for s in stages]
         assert [s["key"] for s in got] == [s["key"] for s in fixture["stages"]], case
         for mine, theirs in zip(got, fixture["stages"]):
-            assert mine == theirs, (case, mine["key"])
+            assert {k: mine[k] for k in theirs} == theirs, (case, mine["key"])
+            assert {k: v for k, v in mine.items() if k not in theirs} == {"finetune_steps": None}  # added since
 
 
 def _scale_file(tmp_path, edit):
@@ -314,6 +335,37 @@ def test_the_18_simple_tasks_are_ranked_by_benefit_with_what_they_learnt(tmp_pat
     assert (tmp_path / "ranking.png") in written and (tmp_path / "ranking.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_the_budget_check_compares_benefit_and_order_at_both_budgets(tmp_path):
+    from reproduce.report import budget_rows, plot, render_markdown
+
+    short = {("random", "a"): [0.40, 0.40], ("natural", "a"): [0.60, 0.60], ("set", "a"): [0.50, 0.52],
+             ("identity", "a"): [0.45, 0.45]}
+    long = {("random", "a"): [0.50, 0.50], ("natural", "a"): [0.70, 0.70], ("set", "a"): [0.54, 0.54],
+            ("identity", "a"): [0.60, 0.62]}
+    results = _results(short)
+    results["finetuning"] += [{**r, "finetune_steps": 1000} for r in _results(long)["finetuning"]]
+    for p in results["pretraining"]:
+        p["curve"] = []
+    for r in results["finetuning"]:
+        r["validation_history"] = [{"step": 50, "token_accuracy": r["metric"]}]
+    summary = summarize(results, ["random", "natural", "set", "identity"], ["a"])
+    assert summary["conditions"]["set"]["benefit"] == pytest.approx(55.0)  # the scale's budget only
+    assert set(summary["budgets"]) == {"1000"}
+    assert summary["budgets"]["1000"]["set"]["benefit"] == pytest.approx(20.0)  # against the 1000-step baselines
+    assert summary["budgets"]["1000"]["identity"]["benefit"] == pytest.approx(55.0)
+    assert [n for n, _, _ in budget_rows(summary, "1000")] == ["random", "natural", "set", "identity"]
+    md = render_markdown(SCALES["mini"], summary, results, ["a"], "cmd")
+    assert "## Budget check: fine-tuning for 1,000 steps instead of 200 steps" in md
+    assert "| Set | 0.510 ± 0.014 | 55 ± 7 | 0.540 ± 0.000 | 20 ± 0 |" in md
+    assert "at 200 steps: Set > Identity; at 1,000 steps: Identity > Set (changed)." in md
+    written = plot(summary, results, ["a"], tmp_path)
+    assert (tmp_path / "budget_1000steps.png") in written
+    assert (tmp_path / "budget_1000steps.png").read_bytes()[:4] == b"\x89PNG"
+    # without another budget the table and the plots are as before
+    plain = summarize(_results(short), ["random", "natural", "set"], ["a"])
+    assert plain["budgets"] == {} and "Budget check" not in render_markdown(SCALES["mini"], plain, _results(short), ["a"], "c")
+
+
 def test_a_later_invocation_merges_into_the_table_and_never_drops_a_row():
     scale = SCALES["mini"]
     first = {"format": RESULTS_FORMAT, "scale": "mini",
@@ -426,6 +478,22 @@ def test_tiny_reproduction_writes_tables_and_plots_and_reruns_from_cache(tmp_pat
     assert again.returncode == 0, again.stderr[-3000:]
     assert {p: p.stat().st_size for p in (out / "runs").rglob("log.txt")} == logs
     assert json.loads((out / "results.json").read_text())["summary"] == results["summary"]
+
+    # The budget check: the same pre-training fine-tuned longer, in stages of its own beside the table's.
+    pretrain_logs = {p: n for p, n in logs.items() if "pretrain" in p.parts}
+    longer = subprocess.run([sys.executable, str(RECIPE), *TINY, "--conditions", "random,natural", "--finetune_steps", "6",
+                             "--output_dir", str(out)], cwd=REPO, capture_output=True, text=True, env=env)
+    assert longer.returncode == 0, longer.stderr[-3000:]
+    assert {p: p.stat().st_size for p in pretrain_logs} == pretrain_logs  # nothing pre-trained again
+    both = json.loads((out / "results.json").read_text())
+    budget = [r for r in both["finetuning"] if r.get("finetune_steps") == 6]
+    assert sorted((r["condition"], r["seed"]) for r in budget) == [("natural", 0), ("natural", 1), ("random", 0), ("random", 1)]
+    for r in budget:
+        run = json.loads((out / "runs" / r["key"] / "finetune_results.json").read_text())
+        assert r["key"].startswith("finetune-6steps/") and run["validation_history"][-1]["step"] == 6
+    assert both["summary"]["conditions"] == results["summary"]["conditions"]  # the 4-step table is untouched
+    assert both["summary"]["budgets"]["6"]["natural"]["benefit"] == pytest.approx(100.0)
+    assert "## Budget check: fine-tuning for 6 steps instead of 200 steps" in (out / "results.md").read_text()
 
     # A cached stage made with other settings is refused, not silently reused.
     changed = [a.replace("--max_steps 4 --eval_steps 2", "--max_steps 6 --eval_steps 2") for a in TINY]

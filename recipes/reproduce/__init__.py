@@ -30,6 +30,9 @@ recipe runs that protocol with the project's own recipes and writes ``--output_d
     # more rows (Table 1's other synthetic tasks, Table 2 from LIME, Table 3) and fewer seeds
     python recipes/reproduce.py --scale mini --conditions core,nonsense,nesting,stats_lime,preattn_ln --seeds 2
 
+    # the budget check: the same checkpoints fine-tuned 1,000 steps, beside the 200-step table
+    python recipes/reproduce.py --scale mini --conditions core --finetune_steps 1000
+
     # the paper's scale (T5-small, 80k pre-training steps, the six tasks): print the plan, then run on GPUs
     python recipes/reproduce.py --scale paper --dry_run
 
@@ -45,6 +48,7 @@ settings differ from the requested ones):
 3. ``finetune/<task>/<condition>/seed<k>``: ``recipes/finetune.py`` from the selected checkpoint,
    Random Init or the statistics of one (Tables 2-3); the model of the best validation accuracy is the
    one evaluated on test -- nothing is chosen on the test split;
+   ``finetune-<N>steps/<task>/<condition>/seed<k>`` the same for another budget (``--finetune_steps N``);
 4. the report, from whatever stages exist.
 
 Conditions (``--conditions``, comma-separated names or ``core``/``all``): random, natural, set,

@@ -57,6 +57,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--jobs", type=int, default=None, help="stages run side by side (default: the scale's)")
     p.add_argument("--threads", type=int, default=None, help="torch threads per stage (default: the scale's; 0 = torch's)")
     p.add_argument("--pretrain_args", default="", help="extra recipes/pretrain.py flags for every pre-training stage")
+    p.add_argument("--finetune_steps", type=int, default=None,
+                   help="fine-tune for this many steps instead of the scale's budget, in stages of their own "
+                        "(finetune-<N>steps/...) from the same pre-training: the budget check; results.md compares "
+                        "each benefit %% and the order at both budgets (default: the scale's)")
     p.add_argument("--finetune_args", default="", help="extra recipes/finetune.py flags for every fine-tuning stage")
     p.add_argument("--natural_files", type=int, default=None,
                    help="mini: pre-train 'natural' on the first N standard-library files only (default: all)")
@@ -111,7 +115,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     stages = plan(scale, conditions, tasks, args.seeds, root, shlex.split(args.pretrain_args),
                   shlex.split(args.finetune_args), natural_files=args.natural_files,
                   natural_validation=args.natural_validation, natural_examples=args.natural_examples,
-                  pretrain_seeds=args.pretrain_seeds)
+                  pretrain_seeds=args.pretrain_seeds, finetune_steps=args.finetune_steps)
     jobs = args.jobs or scale.jobs
     threads = scale.threads if args.threads is None else args.threads
     if jobs < 1:

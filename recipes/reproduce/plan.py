@@ -3,6 +3,10 @@
 Public API:
     Stage                          -- one cached step: a corpus, a pre-training or a fine-tuning run
     plan(scale, conditions, tasks, seeds, root, ...) -> list[Stage]  -- dependencies first
+    default_finetune_steps(scale) -> int | None  -- the scale's fine-tuning budget (its last ``--max_steps``)
+
+A fine-tuning budget other than the scale's (``finetune_steps=``, the budget check) gets stages of its own,
+``finetune-<N>steps/<task>/<condition>/seed<k>``, beside the default ones and from the same pre-training.
 
 A stage's ``argv`` is what its cache marker (``<root>/runs/<key>/stage.json``) records and compares, so
 a change here that alters any argv makes every cache made before it refuse its stages
@@ -33,18 +37,34 @@ class Stage:
     task: Optional[str] = None
     seed: Optional[int] = None  # pre-training stages: the pre-training seed; fine-tuning: the fine-tuning seed
     pretrain_seed: Optional[int] = None  # fine-tuning stages: the pre-training seed of the checkpoint it starts from
+    finetune_steps: Optional[int] = None  # fine-tuning stages of a budget other than the scale's: that budget
+
+
+def default_finetune_steps(scale: Scale) -> Optional[int]:
+    """The scale's fine-tuning budget: the last ``--max_steps`` of its fine-tuning flags (None: the config's)."""
+    flags = list(scale.finetune_flags)
+    at = [i for i, a in enumerate(flags[:-1]) if a == "--max_steps"]
+    return int(flags[at[-1] + 1]) if at else None
 
 
 def plan(scale: Scale, conditions: Sequence[str], tasks: Sequence[str], seeds: int, root: Path,
          pretrain_extra: Sequence[str] = (), finetune_extra: Sequence[str] = (),
          natural_files: Optional[int] = None, natural_validation: int = 512,
-         natural_examples: int = 3500 * 32, pretrain_seeds: int = 3) -> List[Stage]:
+         natural_examples: int = 3500 * 32, pretrain_seeds: int = 3,
+         finetune_steps: Optional[int] = None) -> List[Stage]:
     """The stages, dependencies first. Paths inside ``argv`` are under ``root``.
 
     Every pre-trained condition is pre-trained ``pretrain_seeds`` times (seed p: its initialisation and data
     order); fine-tuning seed k starts from pre-training seed ``k % pretrain_seeds``, so with as many of each
     the spread over k covers both sources of variance, as one run of the whole pipeline would see it.
+    ``finetune_steps`` (other than the scale's): fine-tune for that many steps instead, in stages of their own.
     """
+    if finetune_steps is not None and finetune_steps < 1:
+        raise ValueError(f"--finetune_steps must be >= 1, got {finetune_steps}")
+    if finetune_steps == default_finetune_steps(scale):
+        finetune_steps = None  # the scale's own budget: its usual stages
+    budget = [] if finetune_steps is None else ["--max_steps", str(finetune_steps)]
+    prefix = "finetune" if finetune_steps is None else f"finetune-{finetune_steps}steps"
     if seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {seeds}")
     if pretrain_seeds < 1:
@@ -98,10 +118,10 @@ def plan(scale: Scale, conditions: Sequence[str], tasks: Sequence[str], seeds: i
                 pseed = seed % pretrain_seeds
                 path, deps = checkpoint(CONDITIONS[name], task, pseed)
                 model = CONDITIONS[name].model.format(pretrained=path)
-                key = f"finetune/{task}/{name}/seed{seed}"
+                key = f"{prefix}/{task}/{name}/seed{seed}"
                 flags = ["--config", scale.finetune_config, "--task", task, "--model", model,
                          "--output_dir", str(runs / key), "--seed", str(seed), *scale.finetune_flags,
-                         *finetune_extra]
+                         *finetune_extra, *budget]
                 finetuning.append(Stage(key, "finetune", flags, deps, condition=name, task=task, seed=seed,
-                                        pretrain_seed=pseed if deps else None))
+                                        pretrain_seed=pseed if deps else None, finetune_steps=finetune_steps))
     return pretraining + finetuning

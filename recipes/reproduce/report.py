@@ -2,7 +2,9 @@
 
 Public API:
     render_markdown(scale, summary, results, tasks, command) -> str
-    plot(summary, results, tasks, out) -> [benefit.png, validation_curves.png]  (matplotlib, Agg)
+    plot(summary, results, tasks, out) -> [benefit.png, validation_curves.png, ...]  (matplotlib, Agg; ranking.png
+        when the simple tasks were ranked, budget_<N>steps.png per other fine-tuning budget measured)
+    budget_rows(summary, budget) -> [(name, row at the scale's budget, row at ``budget``)]  -- the budget check
 
 ``summary`` is ``results.summarize(...)``; ``results`` the merged records (``results.merge``).
 """
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 from .conditions import BASELINES, CONDITIONS
+from .plan import default_finetune_steps
 from .scales import Scale
 
 
@@ -58,6 +61,8 @@ def render_markdown(scale: Scale, summary: dict, results: dict, tasks: Sequence[
             lines.append(f"| {i} | {r['label']} | {learnt} | {_fmt(r.get('pretraining_token_accuracy'))} | "
                          f"{r['benefit']:.0f} ± {r['benefit_std']:.0f} |")
         lines.append("")
+    for budget in summary.get("budgets", {}):
+        lines += _budget_check(summary, budget, default_finetune_steps(scale), tasks)
     if summary["margins"]:
         lines += ["## Is the natural − random gap larger than the seed noise?", "",
                   "Each natural seed is its own pre-training run, so its std is the pre-training seed spread "
@@ -89,6 +94,61 @@ def render_markdown(scale: Scale, summary: dict, results: dict, tasks: Sequence[
     lines += ["Plots: `benefit.png` (benefit % per condition), `validation_curves.png` (fine-tuning validation token "
               "accuracy; pre-training curves beside it).", ""]
     return "\n".join(lines)
+
+
+def _mean_curves(ax, summary: dict, finetuning: Sequence[dict], task: str, colors: dict) -> None:
+    """Each condition's mean validation curve on ``task`` with a min..max band over its seeds."""
+    for name, r in summary["conditions"].items():
+        curves = [x["validation_history"] for x in finetuning if x["condition"] == name and x["task"] == task]
+        if not curves:
+            continue
+        steps = [h["step"] for h in curves[0]]
+        n = min(len(c) for c in curves)
+        mean = [sum(c[i]["token_accuracy"] for c in curves) / len(curves) for i in range(n)]
+        lo = [min(c[i]["token_accuracy"] for c in curves) for i in range(n)]
+        hi = [max(c[i]["token_accuracy"] for c in curves) for i in range(n)]
+        ax.plot(steps[:n], mean, marker="o", ms=3, label=r["label"], color=colors[name])
+        ax.fill_between(steps[:n], lo, hi, color=colors[name], alpha=0.15)
+    ax.set_xlabel("step")
+    ax.set_ylabel("validation token accuracy")
+    ax.legend(fontsize=7)
+
+
+def budget_rows(summary: dict, budget: str) -> List[tuple]:
+    """``(name, row, row at budget)`` for the conditions with a benefit at both budgets, in the table's order."""
+    other = summary["budgets"][budget]
+    return [(n, r, other[n]) for n, r in summary["conditions"].items()
+            if "benefit" in r and "benefit" in other.get(n, {})]
+
+
+def _order(rows: Sequence[tuple], at: int) -> List[str]:
+    ranked = sorted((r for r in rows if r[0] not in BASELINES), key=lambda r: -r[at]["benefit"])
+    return [r[at]["label"] for r in ranked]
+
+
+def _budget_check(summary: dict, budget: str, default: Optional[int], tasks: Sequence[str]) -> List[str]:
+    rows = budget_rows(summary, budget)
+    if not rows:
+        return []
+    base = f"{default:,} steps" if default else "the scale's budget"
+    lines = [f"## Budget check: fine-tuning for {int(budget):,} steps instead of {base}", "",
+             "The same pre-trained checkpoints and fine-tuning seeds; each budget's benefit % is measured against "
+             "its own Random Init and natural rows.", "",
+             "| condition | " + " | ".join(f"{t} ({base})" for t in tasks) + f" | benefit % ({base}) | "
+             + " | ".join(f"{t} ({int(budget):,} steps)" for t in tasks) + f" | benefit % ({int(budget):,} steps) |",
+             "|---|" + "---:|" * (2 * len(tasks) + 2)]
+    for _, a, b in rows:
+        cells = [" | ".join(f"{_fmt(c['mean'])} ± {_fmt(c['std'])}" if c["seeds"] else "—" for c in r["tasks"].values())
+                 for r in (a, b)]
+        lines.append(f"| {a['label']} | {cells[0]} | {a['benefit']:.0f} ± {a.get('benefit_std', 0):.0f} | "
+                     f"{cells[1]} | {b['benefit']:.0f} ± {b.get('benefit_std', 0):.0f} |")
+    before, after = _order(rows, 1), _order(rows, 2)
+    lines.append("")
+    if before:
+        verdict = "the same" if before == after else "changed"
+        lines += [f"Order by benefit at {base}: {' > '.join(before)}; at {int(budget):,} steps: "
+                  f"{' > '.join(after)} ({verdict}).", ""]
+    return lines
 
 
 def ranking_rows(summary: dict) -> List[tuple]:
@@ -142,23 +202,34 @@ def plot(summary: dict, results: dict, tasks: Sequence[str], out: Path) -> List[
         plt.close(fig)
         written.append(out / "ranking.png")
 
+    for budget in summary.get("budgets", {}):
+        rows = [r for r in budget_rows(summary, budget) if r[0] not in BASELINES]
+        if not rows:
+            continue
+        fig, (ax, curves_ax) = plt.subplots(1, 2, figsize=(13, 0.6 * len(rows) + 2.5))
+        ys = list(range(len(rows)))
+        for shift, at, label, color in ((-0.2, 1, "the scale's budget", "#4c72b0"), (0.2, 2, f"{int(budget):,} steps", "#dd8452")):
+            ax.barh([y + shift for y in ys], [r[at]["benefit"] for r in rows], height=0.4, color=color, label=label,
+                    xerr=[r[at].get("benefit_std", 0.0) for r in rows], capsize=3)
+        ax.set_yticks(ys, [r[1]["label"] for r in rows])
+        ax.invert_yaxis()
+        ax.axvline(0, color="black", lw=0.8)
+        ax.axvline(100, color="grey", lw=0.8, ls="--")
+        ax.set_xlabel("benefit: % of natural pre-training's gain over Random Init")
+        ax.set_title("budget check: the same checkpoints fine-tuned longer", fontsize=9)
+        ax.legend(fontsize=8)
+        _mean_curves(curves_ax, summary, [x for x in results["finetuning"] if str(x.get("finetune_steps")) == budget],
+                     tasks[0], colors)
+        curves_ax.set_title(f"fine-tuning on {tasks[0]} for {int(budget):,} steps (band: min..max over seeds)", fontsize=9)
+        fig.tight_layout()
+        fig.savefig(out / f"budget_{budget}steps.png", dpi=120)
+        plt.close(fig)
+        written.append(out / f"budget_{budget}steps.png")
+
     fig, axes = plt.subplots(1, len(tasks) + 1, figsize=(5.5 * (len(tasks) + 1), 4), squeeze=False)
     for ax, task in zip(axes[0], tasks):
-        for name, r in summary["conditions"].items():
-            curves = [x["validation_history"] for x in results["finetuning"] if x["condition"] == name and x["task"] == task]
-            if not curves:
-                continue
-            steps = [h["step"] for h in curves[0]]
-            n = min(len(c) for c in curves)
-            mean = [sum(c[i]["token_accuracy"] for c in curves) / len(curves) for i in range(n)]
-            lo = [min(c[i]["token_accuracy"] for c in curves) for i in range(n)]
-            hi = [max(c[i]["token_accuracy"] for c in curves) for i in range(n)]
-            ax.plot(steps[:n], mean, marker="o", ms=3, label=r["label"], color=colors[name])
-            ax.fill_between(steps[:n], lo, hi, color=colors[name], alpha=0.15)
+        _mean_curves(ax, summary, [x for x in results["finetuning"] if x.get("finetune_steps") is None], task, colors)
         ax.set_title(f"fine-tuning on {task} (band: min..max over seeds)", fontsize=10)
-        ax.set_xlabel("step")
-        ax.set_ylabel("validation token accuracy")
-        ax.legend(fontsize=7)
     ax = axes[0][-1]
     labelled = set()
     for pre in sorted(results["pretraining"], key=lambda p: (p["condition"], p["seed"])):

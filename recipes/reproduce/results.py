@@ -4,7 +4,8 @@ Public API:
     collect(scale, stages, root, markers) -> {"pretraining": [...], "finetuning": [...], "natural_corpus"?}
     RESULTS_FORMAT                        -- 2: ``results.json`` records keyed by stage, pre-training seeds
     merge(previous, current, scale) -> the whole table (``previous``: the folder's results.json, or None)
-    summarize(results, conditions, tasks) -> {"conditions": {...}, "margins": {...}}
+    summarize(results, conditions, tasks) -> {"conditions": {...}, "margins": {...}, "budgets": {...}}
+        (``budgets``: ``{"<N>": conditions}`` for each fine-tuning budget other than the scale's, the budget check)
 
 Benefit % = (condition - Random Init) / (natural - Random Init) per task, from the seed means; its ± is the
 spread of the same ratio computed seed by seed (seed k of every row shares its fine-tuning seed).
@@ -66,6 +67,8 @@ def collect(scale: Scale, stages: List[Stage], root: Path, markers: Dict[str, Op
                 "seconds": markers[s.key]["seconds"],
                 # the checkpoint it started from (None: no checkpoint, or a run older than the record)
                 "source_fingerprint": r["model"].get("source_fingerprint"),
+                # only for a budget other than the scale's: records without it are the scale's budget
+                **({"finetune_steps": s.finetune_steps} if s.finetune_steps is not None else {}),
             })
     return out
 
@@ -119,15 +122,19 @@ def _sources(results: dict, name: str, pretraining: Sequence[dict]) -> dict:
             "finetunes_source_unrecorded": sum(1 for r in runs if not r.get("source_fingerprint"))}
 
 
-def summarize(results: dict, conditions: Sequence[str], tasks: Sequence[str]) -> dict:
+def summarize(results: dict, conditions: Sequence[str], tasks: Sequence[str],
+              finetune_steps: Optional[int] = None) -> dict:
     """Per condition and task: metric mean/std over seeds; benefit % from the means and per seed pair.
 
     Seed k of every condition shares its fine-tuning seed (data order, fresh parameters), so
     ``(c_k - random_k) / (natural_k - random_k)`` pairs like with like; its spread is the error bar.
+    ``finetune_steps``: the fine-tunes of that budget (None: the scale's); with None, ``budgets`` holds the
+    same table for every other budget measured, each against its own Random Init and natural rows.
     """
     by = {}
     for r in results["finetuning"]:
-        by.setdefault((r["condition"], r["task"]), {})[r["seed"]] = r["metric"]
+        if r.get("finetune_steps") == finetune_steps:
+            by.setdefault((r["condition"], r["task"]), {})[r["seed"]] = r["metric"]
     table: dict = {}
     for name in conditions:
         row = {"label": CONDITIONS[name].label, "table": CONDITIONS[name].table, "tasks": {}}
@@ -172,4 +179,8 @@ def summarize(results: dict, conditions: Sequence[str], tasks: Sequence[str]) ->
             noise = max(rs, ns)
             margins[task] = {"natural_minus_random": nm - rm, "seed_std_random": rs, "seed_std_natural": ns,
                              "margin_over_noise": (nm - rm) / noise if noise > 0 else None}  # None: no spread
-    return {"conditions": table, "margins": margins}
+    if finetune_steps is not None:
+        return {"conditions": table, "margins": margins}
+    others = sorted({r["finetune_steps"] for r in results["finetuning"] if r.get("finetune_steps") is not None})
+    budgets = {str(n): summarize(results, conditions, tasks, n)["conditions"] for n in others}
+    return {"conditions": table, "margins": margins, "budgets": budgets}
