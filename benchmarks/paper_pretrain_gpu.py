@@ -15,6 +15,7 @@ the prepared 1M split has the same length distribution). Variants, each timed ov
   reads) and :class:`hf_synpre.training.runner.SynpreTrainer`, non-blocking copies from pinned memory;
 - ``compile``: ``after`` with ``--torch_compile`` (length buckets of 64): compile seconds (the warm-up
   window's extra time over ``after``'s) and the number of graphs compiled;
+- ``compile_exact``: the same without length buckets (``--pad_to_multiple_of 1``): what the buckets save;
 - ``hand_before`` / ``hand_after``: forward (bf16 autocast) + backward + the optimiser step over the same
   batches already on the device, with HF's or the new Adafactor.
 
@@ -25,13 +26,13 @@ vocabulary, so ``--tokenizer_name default`` (4,100 ids; the paper's 32,128-id so
 
     python benchmarks/paper_pretrain_gpu.py --steps 200 --out benchmarks/results/paper_pretrain_gpu.json
     python benchmarks/paper_pretrain_gpu.py --smoke      # CPU: a tiny T5, a few steps, checks the script
+    python benchmarks/paper_pretrain_gpu.py --tiny_paper_lengths --variants after,compile,compile_exact --rounds 1 \
+        --steps 100 --out benchmarks/results/compile_buckets_cpu.json   # CPU: graphs and recompiles per bucketing
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import platform
 import sys
 import tempfile
@@ -44,9 +45,10 @@ sys.path.insert(0, str(REPO))
 from _common import load_recipe  # noqa: E402
 
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
-SMOKE = ["--config_overrides", "d_model=64,d_kv=16,d_ff=128,num_layers=1,num_decoder_layers=1,num_heads=2",
-         "--per_device_train_batch_size", "8", "--min_length", "10", "--max_length", "40",
-         "--max_source_length", "64", "--max_target_length", "64", "--dataloader_num_workers", "0"]
+TINY_T5 = ["--config_overrides", "d_model=64,d_kv=16,d_ff=128,num_layers=1,num_decoder_layers=1,num_heads=2",
+           "--dataloader_num_workers", "0"]
+SMOKE = [*TINY_T5, "--per_device_train_batch_size", "8", "--min_length", "10", "--max_length", "40",
+         "--max_source_length", "64", "--max_target_length", "64"]
 
 
 def hf_paper_optimizer(model, learning_rate, warmup_steps):
@@ -62,7 +64,7 @@ def hf_paper_optimizer(model, learning_rate, warmup_steps):
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, RsqrtSchedule(warmup_steps))
 
 
-def recipe_argv(args, out: Path, compile_: bool = False) -> list:
+def recipe_argv(args, out: Path, compile_: str = "") -> list:
     import torch
 
     cuda = torch.cuda.is_available()
@@ -73,6 +75,10 @@ def recipe_argv(args, out: Path, compile_: bool = False) -> list:
             "--bf16", str(cuda).lower(), "--disable_tqdm", "true", "--dataloader_pin_memory", str(cuda).lower()]
     if compile_:
         argv += ["--torch_compile", "true"]
+    if compile_ == "compile_exact":  # no length buckets: every batch width as it comes
+        argv += ["--pad_to_multiple_of", "1"]
+    if args.tiny_paper_lengths:  # the paper's data and batch, a tiny model: the shapes compile sees, on a CPU
+        return argv + TINY_T5
     return argv + (SMOKE if args.smoke else [])
 
 
@@ -115,16 +121,16 @@ def run_recipe(args, variant: str, workdir: Path) -> dict:
         return trainer
 
     recipe.build_trainer = build_with_clock
-    if variant == "compile":
+    if variant.startswith("compile"):
         import torch._dynamo
 
         torch._dynamo.reset()
         torch._dynamo.utils.counters.clear()
-    recipe.main(recipe_argv(args, workdir / variant, compile_=variant == "compile"))
+    recipe.main(recipe_argv(args, workdir / variant, compile_=variant if variant.startswith("compile") else ""))
     timed = args.steps - args.warmup
     result = {"steps_per_s": timed / (marks[args.steps] - marks[args.warmup]),
               "warmup_seconds": marks[args.warmup] - marks[0]}
-    if variant == "compile":
+    if variant.startswith("compile"):
         counters = torch._dynamo.utils.counters
         result["graphs_compiled"] = int(counters["stats"].get("unique_graphs", 0))
         result["recompiles"] = int(sum(counters["recompiles"].values())) if "recompiles" in counters else None
@@ -206,13 +212,17 @@ def main() -> None:
                         "each one's best: the first minute of a process on a GPU is slower, which one pass in a "
                         "fixed order confounds with the variants (benchmarks/results/paper_pretrain_gpu_ab_first_try.json)")
     p.add_argument("--smoke", action="store_true", help="a tiny T5 for a few steps (checks the script on a CPU)")
+    p.add_argument("--tiny_paper_lengths", action="store_true",
+                   help="a tiny T5 on the paper's data and batch (Set 10..220, batch 128): the graphs and recompiles "
+                        "of --torch_compile's length buckets, countable on a CPU (its times are the CPU's)")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "paper_pretrain_gpu.json"))
     args = p.parse_args()
     import torch
 
+    if args.smoke or args.tiny_paper_lengths:
+        torch.set_num_threads(1)
     if args.smoke:
-        args.steps, args.warmup = min(args.steps, 12), min(args.warmup, 4)
-        torch.set_num_threads(1)  # on a loaded 2-core machine two OpenMP threads can run 50x slower
+        args.steps, args.warmup = min(args.steps, 12), min(args.warmup, 4)  # on a loaded 2-core machine two OpenMP threads can run 50x slower
 
     from hf_synpre.io import write_json_atomic
 
@@ -257,12 +267,14 @@ def _report(args, device, peak, flops_per_step, results) -> dict:
     import transformers
 
     ratios = {}
-    for variant, hand in (("before", "hand_before"), ("after", "hand_after"), ("compile", "hand_after")):
+    for variant, hand in (("before", "hand_before"), ("after", "hand_after"), ("compile", "hand_after"),
+                          ("compile_exact", "hand_after")):
         if variant in results and hand in results:
             ratios[variant] = round(results[variant]["steps_per_s"] / results[hand]["steps_per_s"], 3)
     return {
         "what": "recipes/pretrain.py with recipes/configs/paper_t5_small.yaml (--data stream, --tokenizer_name "
-                "default) vs a hand loop on the same batches" + (" [smoke: tiny T5]" if args.smoke else ""),
+                "default) vs a hand loop on the same batches" + (" [smoke: tiny T5]" if args.smoke else "")
+                + (" [tiny T5 d_model 64, 1+1 layers, at the paper's data and batch]" if args.tiny_paper_lengths else ""),
         "device": device, "torch": torch.__version__, "transformers": transformers.__version__,
         "bf16_peak_tflops": peak / 1e12 if peak else None,
         "steps": args.steps, "warmup": args.warmup, "rounds": args.rounds, "reported": "best round of each variant", "model_tflop_per_step": round(flops_per_step / 1e12, 3),
