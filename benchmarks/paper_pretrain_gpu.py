@@ -133,7 +133,10 @@ def run_recipe(args, variant: str, workdir: Path) -> dict:
     if variant.startswith("compile"):
         counters = torch._dynamo.utils.counters
         result["graphs_compiled"] = int(counters["stats"].get("unique_graphs", 0))
-        result["recompiles"] = int(sum(counters["recompiles"].values())) if "recompiles" in counters else None
+        # torch >= 2.13 keeps no recompile counter: every compilation of a frame (the first one of each
+        # function and each recompile) counts in frames["total"]
+        if "recompiles" in counters:
+            result["recompiles"] = int(sum(counters["recompiles"].values()))
         result["frames"] = {k: int(v) for k, v in counters["frames"].items()}
     return result
 
