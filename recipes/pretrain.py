@@ -513,7 +513,8 @@ def load_data(data_args, training_args, mixture, protocol, global_batch: int, to
     common = dict(batch_size=global_batch, seed=seed, group_by_length=data_args.group_by_length,
                   megabatch_batches=data_args.megabatch_batches)
     if NATURAL in mixture:
-        natural = natural_text(data_args, tokenizer, protocol, objective, seed)
+        natural = natural_text(data_args, tokenizer, protocol, objective, seed,
+                               bookmark_dir=Path(training_args.output_dir) / "natural_bookmarks")
         validation = ValidationSet(natural.validation(), [NATURAL] * data_args.num_validation, seed)
         decay = None if data_args.synthetic_decay_steps is None else (
             data_args.synthetic_decay_steps * training_args.gradient_accumulation_steps)
@@ -558,15 +559,18 @@ def load_data(data_args, training_args, mixture, protocol, global_batch: int, to
     return train, validation, max(longest[:2]), max(longest[2:])
 
 
-def natural_text(data_args, tokenizer, protocol, objective: str, seed: int) -> NaturalText:
-    """The natural text of --natural_data, cut for the objective (``hf_synpre.data.text``)."""
+def natural_text(data_args, tokenizer, protocol, objective: str, seed: int, bookmark_dir=None) -> NaturalText:
+    """The natural text of --natural_data, cut for the objective (``hf_synpre.data.text``); its bookmarks (where
+    the text of every 4,096th chunk starts) in ``bookmark_dir``, so that a resumed run does not tokenise
+    everything before its position again."""
     length = data_args.natural_length or (
         data_args.max_source_length if objective == "span_corruption" else data_args.max_target_length - 1)
     source = open_text_source(data_args.natural_data, data_args.natural_text_column, data_args.natural_split,
                               data_args.natural_config, data_args.cache_dir)
     # its own copy: a decoder-only recipe adds <sep> to the recipe's tokenizer later, and the text must
     # tokenise the same before and after
-    return NaturalText(source, copy.deepcopy(tokenizer), length, objective, protocol, data_args.num_validation, seed)
+    return NaturalText(source, copy.deepcopy(tokenizer), length, objective, protocol, data_args.num_validation, seed,
+                       bookmark_dir=bookmark_dir)
 
 
 def _longest_input(task: str, protocol, length_range, corpus_objective: str = "span_corruption") -> int:

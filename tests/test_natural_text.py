@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -91,6 +92,59 @@ def test_too_little_text_is_one_line_naming_the_fix(tmp_path, tokenizer):
         natural.validation()
     with pytest.raises(ValueError, match="no training text after the 8 held-out chunks"):
         natural.examples(0, 1)
+
+
+# ----------------------------------------------------------------------------------------- bookmarks
+@pytest.mark.parametrize("kind,objective", [("text", "language_modeling"), ("jsonl", "span_corruption")])
+def test_a_resumed_reader_starts_at_a_bookmark_and_reads_the_same_chunks(tmp_path, tokenizer, proto, monkeypatch,
+                                                                         kind, objective):
+    import hf_synpre.data.text as text
+
+    monkeypatch.setattr(text, "DOCUMENTS_PER_READ", 3)  # 40 documents: 14 batches an epoch
+    monkeypatch.setattr(text, "BOOKMARK_EVERY", 16)
+    if kind == "text":
+        spec = str(write_corpus(tmp_path / "texts", DOCS, "doc{:02d}.txt"))
+    else:
+        (tmp_path / "j").mkdir()
+        (tmp_path / "j" / "a.jsonl").write_text("".join(json.dumps({"text": d}) + "\n" for d in DOCS))
+        spec = str(tmp_path / "j")
+    marks = tmp_path / "marks"
+
+    def reader(bookmarks=marks, num_validation=3):
+        return NaturalText(open_text_source(spec), tokenizer, 24, objective, proto, num_validation, seed=5,
+                           bookmark_dir=bookmarks)
+
+    first = reader()
+    run = [first.examples(i, 10) for i in range(0, 400, 10)]  # > 2 epochs, in batches as a training run asks
+    assert first.examples(0, 1)  # and back: the reader starts over
+    files = sorted((p for p in marks.rglob("*.json")), key=lambda p: int(p.stem))
+    assert len(files) >= 20 and len({p.parent for p in files}) == 1  # one fingerprint folder
+    ids = tokenizer(DOCS, add_special_tokens=False)["input_ids"]
+    batch_tokens = max(sum(len(i) + 1 for i in ids[b:b + 3]) for b in range(0, len(DOCS), 3))
+
+    def rows(ex):
+        return ex.inputs.to_lists(), ex.targets.to_lists()
+
+    every = [r for ex in run for r in zip(*rows(ex))]
+    for start in (250, 371):  # a few epochs in (an epoch is ~85 chunks here)
+        resumed, cold = reader(), reader(bookmarks=None)
+        got = resumed.examples(start, 20)
+        assert list(zip(*rows(got))) == every[start:start + 20], start
+        assert list(zip(*rows(cold.examples(start, 20)))) == every[start:start + 20]
+        # the resumed reader tokenised at most a bookmark's span, the request and one document batch again
+        assert resumed.tokens_read <= (16 + 20) * first.tokens_per_example + batch_tokens, start
+        assert resumed.tokens_read < cold.tokens_read / 3, (start, resumed.tokens_read, cold.tokens_read)
+
+    # another held-out count is another stream: its reader ignores these bookmarks and is still right
+    other, other_cold = reader(num_validation=4), reader(bookmarks=None, num_validation=4)
+    assert rows(other.examples(300, 5)) == rows(other_cold.examples(300, 5))
+    assert len({p.parent for p in marks.rglob("*.json")}) == 2
+    # a changed file changes the fingerprint: the old bookmarks are never read for the new text
+    if kind == "text":
+        doc = Path(spec) / "doc07.txt"
+        doc.write_text(doc.read_text() + "\n# edited\n")
+        edited, edited_cold = reader(), reader(bookmarks=None)
+        assert rows(edited.examples(371, 5)) == rows(edited_cold.examples(371, 5))
 
 
 # ----------------------------------------------------------------------------------------- sources

@@ -5,7 +5,7 @@ Public API:
     NATURAL_OBJECTIVES                    -- ("language_modeling", "span_corruption")
     open_text_source(spec, text_column="text", split="train", config=None, cache_dir=None) -> TextSource
     TextSource                            -- documents (strings) in a fixed order; ``.documents()``, ``.describe()``
-    NaturalText(source, tokenizer, length, objective, protocol, num_validation, seed)
+    NaturalText(source, tokenizer, length, objective, protocol, num_validation, seed, bookmark_dir=None)
         .validation() -> Examples         -- the held-out chunks, the objective applied
         .examples(start, count) -> Examples  -- training chunks ``start .. start+count`` (endless: epochs)
         .tokens_per_example               -- natural tokens a training example holds (its chunk)
@@ -32,7 +32,14 @@ How the text becomes examples, and why:
   length, number held out), and a request for chunks ``start .. start+count`` reads forward from where the
   last one stopped. So a dataloader worker, a process (each computes every global batch and keeps its
   slice, as for the synthetic tasks: :mod:`hf_synpre.data.streaming`) and a resumed run see the same
-  chunks. Resuming reads (tokenises) the text before the position again; that costs time, not exactness.
+  chunks. Resuming reads (tokenises) the text before the position again, unless a *bookmark* says where
+  to start: every ``BOOKMARK_EVERY`` chunks the reader notes (chunk, epoch, document, token offset) -- the
+  document batch the stream at that chunk comes from -- in memory and, with ``bookmark_dir`` (the recipes:
+  ``<output_dir>/natural_bookmarks``), on disk under a fingerprint of everything that shapes the stream (the
+  source's files, sizes and times or Hub id, the tokenizer, the chunk length, the held-out count). A resumed
+  run then skips the documents before the nearest bookmark unread (a Hub stream with ``IterableDataset.skip``)
+  and tokenises at most ``BOOKMARK_EVERY`` chunks again; the chunks are the same as reading from the start
+  (tested), a bookmark of another fingerprint is never used.
 * ``language_modeling``: a chunk of ``length`` tokens is the *targets* of an example with empty inputs
   (the causal format ``inputs + <sep> + targets + EOS`` then scores every token). ``span_corruption``:
   chunks of ``tokens_length_for(length)`` raw tokens, corrupted as T5 does (15 % noise, mean span 3) so the
@@ -44,6 +51,8 @@ from __future__ import annotations
 
 import difflib
 import glob
+import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +65,7 @@ from ..tasks.protocol import TokenProtocol
 from ..tasks.ragged import INT, Examples, Ragged
 from ..tasks.span_corruption import SpanCorruption, row_keys, tokens_length_for
 
-__all__ = ["NATURAL", "NATURAL_OBJECTIVES", "NaturalText", "TextSource", "open_text_source"]
+__all__ = ["BOOKMARK_EVERY", "NATURAL", "NATURAL_OBJECTIVES", "NaturalText", "TextSource", "open_text_source"]
 
 NATURAL = "natural"
 NATURAL_OBJECTIVES = ("language_modeling", "span_corruption")
@@ -67,6 +76,9 @@ TEXT_SUFFIXES = (".txt", ".text", ".md", ".rst", ".py", ".java", ".cs", ".c", ".
 TABLE_SUFFIXES = {".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 #: Documents tokenised per call of the (fast, batched) tokenizer.
 DOCUMENTS_PER_READ = 64
+#: Training chunks between two bookmarks: what a resumed run tokenises again at most (4,096 x 512 tokens is
+#: about 4 s of tokenising; a bookmark is a few bytes).
+BOOKMARK_EVERY = 4096
 # The validation chunks' span-corruption masks come from another seed than any training epoch's.
 _VALIDATION_SEED = 1_000_003
 
@@ -86,13 +98,13 @@ class TextSource:
     config: Optional[str] = None
     cache_dir: Optional[str] = field(default=None, compare=False)
 
-    def documents(self) -> Iterator[str]:
-        """The documents, in the same order every time."""
+    def documents(self, start: int = 0) -> Iterator[str]:
+        """The documents from the ``start``-th on (the ones before are not read), in the same order every time."""
         if self.kind in ("stdlib", "text"):
-            for f in self.files:
+            for f in self.files[start:]:
                 yield Path(f).read_text(encoding="utf-8", errors="replace")
             return
-        for row in self._rows():
+        for row in self._rows(start):
             text = row.get(self.text_column)
             if text is None:
                 raise ValueError(
@@ -103,7 +115,7 @@ class TextSource:
                                  f"{type(text).__name__}, not text; pass the column with the documents' text")
             yield text
 
-    def _rows(self):
+    def _rows(self, start: int = 0):
         import datasets
 
         if self.kind == "table":
@@ -114,7 +126,16 @@ class TextSource:
                 lambda s: datasets.load_dataset(s, self.config, split=self.split, streaming=True,
                                                 cache_dir=self.cache_dir),
                 self.spec, "--natural_data", "dataset")
-        return iter(ds)
+        return iter(ds.skip(start) if start else ds)
+
+    def fingerprint(self) -> str:
+        """What identifies the documents: local files by path, size and modification time, a Hub dataset by
+        its id, config, split and column (its revision cannot be known without reading it)."""
+        parts = [self.kind, self.spec, self.builder, self.text_column, self.split, self.config]
+        for f in self.files:
+            st = os.stat(f)
+            parts.append(f"{f}:{st.st_size}:{st.st_mtime_ns}")
+        return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
     def describe(self) -> str:
         """One line for logs and model cards."""
@@ -187,10 +208,13 @@ class NaturalText:
         protocol: the vocabulary's token protocol (span corruption's sentinels).
         num_validation: chunks held out at the start of the stream.
         seed: span corruption's noise seed.
+        bookmark_dir: where to keep bookmarks on disk (module docstring), so that a resumed run starts reading
+            near its position; ``None``: in memory only.
     """
 
     def __init__(self, source: TextSource, tokenizer, length: int, objective: str = "language_modeling",
-                 protocol: Optional[TokenProtocol] = None, num_validation: int = 512, seed: int = 0):
+                 protocol: Optional[TokenProtocol] = None, num_validation: int = 512, seed: int = 0,
+                 bookmark_dir: Optional[str] = None):
         if objective not in NATURAL_OBJECTIVES:
             raise ValueError(f"natural objective {objective!r} is not one of {NATURAL_OBJECTIVES}")
         if num_validation < 1:
@@ -209,6 +233,10 @@ class NaturalText:
             self.chunk = self.length
             self.corruption = None
             self.separator = tokenizer.eos_token_id
+        self.bookmark_dir = None if bookmark_dir is None else Path(bookmark_dir)
+        self._bookmarks: dict = {}  # training chunk -> (epoch, document, token offset) where the stream there starts
+        self._bookmarks_loaded = False
+        self.tokens_read = 0  # tokens this reader has tokenised for training (what a bookmark saves on resume)
         self._reset()
 
     @property
@@ -229,15 +257,19 @@ class NaturalText:
     def _reset(self) -> None:
         self._reader = None
         self._epoch = 0
-        self._pending: List[Tuple[np.ndarray, int]] = []  # (tokens read but not yet cut, their epoch), in order
+        # tokens read but not yet cut, in order: (tokens, epoch, first document of their batch, offset of
+        # tokens[0] in that batch's tokens)
+        self._pending: List[Tuple[np.ndarray, int, int, int]] = []
         self._pending_size = 0
         self._skip = 0  # tokens of the held-out region still to drop in this epoch
         self._next = 0  # training chunk index of the next chunk to cut
         self._epoch_tokens = 0  # training tokens read in this epoch
 
-    def _token_batches(self) -> Iterator[np.ndarray]:
-        """The source's token stream, a batch of documents at a time (EOS-closed for language modelling)."""
+    def _token_batches(self, start: int = 0) -> Iterator[Tuple[int, np.ndarray]]:
+        """The source's token stream from document ``start`` (a multiple of ``DOCUMENTS_PER_READ``), a batch of
+        documents at a time (EOS-closed for language modelling), with the index of the batch's first document."""
         batch: List[str] = []
+        first = start
 
         def encode(texts):
             ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
@@ -245,13 +277,14 @@ class NaturalText:
                 ids = [row + [self.separator] for row in ids]
             return np.fromiter((t for row in ids for t in row), dtype=INT)
 
-        for doc in self.source.documents():
+        for doc in self.source.documents(start):
             batch.append(doc)
             if len(batch) == DOCUMENTS_PER_READ:
-                yield encode(batch)
+                yield first, encode(batch)
+                first += len(batch)
                 batch = []
         if batch:
-            yield encode(batch)
+            yield first, encode(batch)
 
     def _read(self) -> None:
         """Append the next batch of training tokens; at the end of the source, start the next epoch."""
@@ -260,7 +293,7 @@ class NaturalText:
                 self._reader = self._token_batches()
                 self._skip = self.num_validation * self.chunk
                 self._epoch_tokens = 0
-            tokens = next(self._reader, None)
+            first_document, tokens = next(self._reader, (0, None))
             if tokens is None:
                 if self._epoch_tokens == 0:
                     raise ValueError(
@@ -269,12 +302,14 @@ class NaturalText:
                 self._reader = None
                 self._epoch += 1
                 continue
+            drop = 0
             if self._skip:
                 drop = min(self._skip, len(tokens))
                 tokens, self._skip = tokens[drop:], self._skip - drop
             if len(tokens):
                 self._epoch_tokens += len(tokens)
-                self._pending.append((tokens, self._epoch))
+                self.tokens_read += len(tokens)
+                self._pending.append((tokens, self._epoch, first_document, drop))
                 self._pending_size += len(tokens)
                 return
 
@@ -283,24 +318,99 @@ class NaturalText:
         need = count * self.chunk
         while self._pending_size < need:
             self._read()
-        flat = np.concatenate([t for t, _ in self._pending]) if self._pending else np.zeros(0, INT)
-        seg_start = np.cumsum([0] + [len(t) for t, _ in self._pending])[:-1]
-        seg_epoch = np.array([e for _, e in self._pending], dtype=np.int64)
+        flat = np.concatenate([t for t, *_ in self._pending]) if self._pending else np.zeros(0, INT)
+        seg_start = np.cumsum([0] + [len(t) for t, *_ in self._pending])[:-1]
+        seg_epoch = np.array([e for _, e, *_ in self._pending], dtype=np.int64)
         # the epoch of a chunk is that of its first token's segment
         first = np.arange(count, dtype=np.int64) * self.chunk
         epochs = seg_epoch[np.searchsorted(seg_start, first, side="right") - 1] if count else np.zeros(0, np.int64)
         rest = flat[need:]
-        rest_epoch = int(seg_epoch[np.searchsorted(seg_start, need, side="right") - 1]) if len(rest) else 0
-        self._pending = [(rest, rest_epoch)] if len(rest) else []
+        if len(rest):
+            k = int(np.searchsorted(seg_start, need, side="right") - 1)
+            _, epoch, document, offset = self._pending[k]
+            self._pending = [(rest, epoch, document, offset + need - int(seg_start[k]))]
+        else:
+            self._pending = []
         self._pending_size = len(rest)
-        self._next += count
+        before, self._next = self._next, self._next + count
+        if self._pending and self._next // BOOKMARK_EVERY > before // BOOKMARK_EVERY:
+            self._note_bookmark()
         return flat[:need].reshape(count, self.chunk), epochs
+
+    # bookmarks -----------------------------------------------------------------------------------
+    def _fingerprint(self) -> str:
+        """Everything that shapes the training stream: a bookmark made under another one is not used."""
+        tok = self.tokenizer
+        backend = getattr(tok, "backend_tokenizer", None)
+        vocabulary = backend.to_str() if backend is not None else repr(sorted(tok.get_vocab().items()))
+        parts = [self.source.fingerprint(), type(tok).__name__, len(tok), hashlib.sha256(vocabulary.encode()).hexdigest(),
+                 self.separator, self.chunk, self.num_validation, DOCUMENTS_PER_READ]
+        return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+    def _bookmark_folder(self) -> Optional[Path]:
+        if self.bookmark_dir is None:
+            return None
+        if "_folder" not in self.__dict__:
+            self._folder = self.bookmark_dir / self._fingerprint()
+        return self._folder
+
+    def _note_bookmark(self) -> None:
+        """Where the stream at chunk ``_next`` comes from: the first pending segment's batch and offset."""
+        _, epoch, document, offset = self._pending[0]
+        mark = (int(epoch), int(document), int(offset))
+        self._bookmarks[self._next] = mark
+        folder = self._bookmark_folder()
+        if folder is None:
+            return
+        path = folder / f"{self._next}.json"
+        if path.exists():
+            return
+        from ..io import write_json_atomic
+
+        try:
+            write_json_atomic(path, {"chunk": self._next, "epoch": mark[0], "document": mark[1], "offset": mark[2]})
+        except OSError:  # a read-only or full disk costs a slower resume, not the run
+            pass
+
+    def _load_bookmarks(self) -> None:
+        self._bookmarks_loaded = True
+        folder = self._bookmark_folder()
+        if folder is None or not folder.is_dir():
+            return
+        for path in folder.glob("*.json"):
+            try:
+                b = json.loads(path.read_text())
+                self._bookmarks.setdefault(int(b["chunk"]), (int(b["epoch"]), int(b["document"]), int(b["offset"])))
+            except (OSError, ValueError, KeyError, TypeError):  # a torn or foreign file: read from further back
+                continue
+
+    def _seek(self, start: int) -> None:
+        """Jump (forward) to the latest bookmark at or before chunk ``start`` that is ahead of the reader."""
+        if not self._bookmarks_loaded:
+            self._load_bookmarks()
+        ahead = [c for c in self._bookmarks if self._next < c <= start]
+        if not ahead:
+            return
+        chunk = max(ahead)
+        epoch, document, offset = self._bookmarks[chunk]
+        self._reset()
+        self._epoch, self._next, self._epoch_tokens = epoch, chunk, 1  # past the held-out tokens of this epoch
+        self._reader = self._token_batches(document)
+        first_document, tokens = next(self._reader, (document, np.zeros(0, INT)))
+        if first_document != document or len(tokens) <= offset:
+            raise ValueError(f"natural data {self.source.spec!r} changed under its bookmark at chunk {chunk} "
+                             f"({self._bookmark_folder()}): delete that folder to read from the start")
+        self._pending = [(tokens[offset:], epoch, document, offset)]
+        self._pending_size = len(tokens) - offset
+        self.tokens_read += self._pending_size
 
     def _chunks(self, start: int, count: int) -> Tuple[np.ndarray, np.ndarray]:
         if start < 0 or count < 0:
             raise ValueError(f"chunks {start}..{start + count} do not exist")
         if start < self._next:  # behind the reader: start over (the data is a pure function of the source)
             self._reset()
+        if start > self._next:
+            self._seek(start)
         while self._next < start:  # ahead: read and drop, a bounded piece at a time
             self._cut(min(start - self._next, 4096))
         return self._cut(count)
@@ -315,7 +425,7 @@ class NaturalText:
         """The ``num_validation`` held-out chunks (the start of the stream), the objective applied."""
         need = self.num_validation * self.chunk
         parts, have = [], 0
-        for tokens in self._token_batches():
+        for _, tokens in self._token_batches():
             parts.append(tokens[: need - have])
             have += len(parts[-1])
             if have == need:

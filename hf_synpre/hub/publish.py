@@ -34,7 +34,8 @@ from .client import DEFAULT_NAMESPACE, HubRepo, Published, PublishError
 __all__ = ["MODEL_IGNORE_PATTERNS", "build_dataset_repo", "dataset_card", "model_card", "publish_dataset", "publish_model"]
 
 # Trainer output dirs hold intermediate checkpoints and TensorBoard logs: not part of the model.
-MODEL_IGNORE_PATTERNS = ("checkpoint-*", "checkpoint-*/**", "runs/**", "**/__pycache__/**", ".git/**", ".cache/**")
+MODEL_IGNORE_PATTERNS = ("checkpoint-*", "checkpoint-*/**", "runs/**", "natural_bookmarks/**", "**/__pycache__/**",
+                         ".git/**", ".cache/**")
 
 
 # ----------------------------------------------------------------------------- datasets
