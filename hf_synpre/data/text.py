@@ -9,6 +9,7 @@ Public API:
         .validation() -> Examples         -- the held-out chunks, the objective applied
         .examples(start, count) -> Examples  -- training chunks ``start .. start+count`` (endless: epochs)
         .tokens_per_example               -- natural tokens a training example holds (its chunk)
+        .tokens_read                      -- training tokens this reader has tokenised (what bookmarks save)
 
 Sources (``spec``):
 
