@@ -239,7 +239,9 @@ def plot(summary: dict, results: dict, tasks: Sequence[str], out: Path) -> List[
                     label=None if name in labelled else f"{CONDITIONS[name].label} (each seed)")
             labelled.add(name)
     ax.axhline(0.99, color="grey", lw=0.8, ls="--")
-    ax.set_title("pre-training (natural: span-corruption targets)", fontsize=10)
+    objective = results.get("natural_corpus", {}).get("objective", "span_corruption")
+    ax.set_title("pre-training (natural: " + ("span-corruption targets)" if objective == "span_corruption"
+                                              else "next-token prediction)"), fontsize=10)
     ax.set_xlabel("step")
     ax.set_ylabel("validation token accuracy")
     ax.legend(fontsize=7)
