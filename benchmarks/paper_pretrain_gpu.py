@@ -64,7 +64,7 @@ def hf_paper_optimizer(model, learning_rate, warmup_steps):
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, RsqrtSchedule(warmup_steps))
 
 
-def recipe_argv(args, out: Path, compile_: str = "") -> list:
+def recipe_argv(args, out: Path, variant: str = "after") -> list:
     import torch
 
     cuda = torch.cuda.is_available()
@@ -73,9 +73,9 @@ def recipe_argv(args, out: Path, compile_: str = "") -> list:
             "--eval_steps", str(args.steps), "--save_steps", str(args.steps), "--logging_steps", "100",
             "--output_dir", str(out), "--overwrite_output_dir", "true", "--report_to", "none",
             "--bf16", str(cuda).lower(), "--disable_tqdm", "true", "--dataloader_pin_memory", str(cuda).lower()]
-    if compile_:
+    if variant.startswith("compile"):
         argv += ["--torch_compile", "true"]
-    if compile_ == "compile_exact":  # no length buckets: every batch width as it comes
+    if variant == "compile_exact":  # no length buckets: every batch width as it comes
         argv += ["--pad_to_multiple_of", "1"]
     if args.tiny_paper_lengths:  # the paper's data and batch, a tiny model: the shapes compile sees, on a CPU
         return argv + TINY_T5
@@ -121,16 +121,17 @@ def run_recipe(args, variant: str, workdir: Path) -> dict:
         return trainer
 
     recipe.build_trainer = build_with_clock
-    if variant.startswith("compile"):
+    compiling = variant.startswith("compile")
+    if compiling:
         import torch._dynamo
 
         torch._dynamo.reset()
         torch._dynamo.utils.counters.clear()
-    recipe.main(recipe_argv(args, workdir / variant, compile_=variant if variant.startswith("compile") else ""))
+    recipe.main(recipe_argv(args, workdir / variant, variant))
     timed = args.steps - args.warmup
     result = {"steps_per_s": timed / (marks[args.steps] - marks[args.warmup]),
               "warmup_seconds": marks[args.warmup] - marks[0]}
-    if variant.startswith("compile"):
+    if compiling:
         counters = torch._dynamo.utils.counters
         result["graphs_compiled"] = int(counters["stats"].get("unique_graphs", 0))
         # torch >= 2.13 keeps no recompile counter: every compilation of a frame (the first one of each
@@ -223,9 +224,9 @@ def main() -> None:
     import torch
 
     if args.smoke or args.tiny_paper_lengths:
-        torch.set_num_threads(1)
+        torch.set_num_threads(1)  # on a loaded 2-core machine two OpenMP threads can run 50x slower
     if args.smoke:
-        args.steps, args.warmup = min(args.steps, 12), min(args.warmup, 4)  # on a loaded 2-core machine two OpenMP threads can run 50x slower
+        args.steps, args.warmup = min(args.steps, 12), min(args.warmup, 4)
 
     from hf_synpre.io import write_json_atomic
 

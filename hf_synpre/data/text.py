@@ -56,12 +56,13 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..io import load_pretrained
+from ..io import load_pretrained, write_json_atomic
 from ..tasks.protocol import TokenProtocol
 from ..tasks.ragged import INT, Examples, Ragged
 from ..tasks.span_corruption import SpanCorruption, row_keys, tokens_length_for
@@ -215,7 +216,7 @@ class NaturalText:
 
     def __init__(self, source: TextSource, tokenizer, length: int, objective: str = "language_modeling",
                  protocol: Optional[TokenProtocol] = None, num_validation: int = 512, seed: int = 0,
-                 bookmark_dir: Optional[str] = None):
+                 bookmark_dir: Optional[str | os.PathLike] = None):
         if objective not in NATURAL_OBJECTIVES:
             raise ValueError(f"natural objective {objective!r} is not one of {NATURAL_OBJECTIVES}")
         if num_validation < 1:
@@ -348,26 +349,20 @@ class NaturalText:
                  self.separator, self.chunk, self.num_validation, DOCUMENTS_PER_READ]
         return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
+    @cached_property
     def _bookmark_folder(self) -> Optional[Path]:
-        if self.bookmark_dir is None:
-            return None
-        if "_folder" not in self.__dict__:
-            self._folder = self.bookmark_dir / self._fingerprint()
-        return self._folder
+        return None if self.bookmark_dir is None else self.bookmark_dir / self._fingerprint()
 
     def _note_bookmark(self) -> None:
         """Where the stream at chunk ``_next`` comes from: the first pending segment's batch and offset."""
         _, epoch, document, offset = self._pending[0]
         mark = (int(epoch), int(document), int(offset))
         self._bookmarks[self._next] = mark
-        folder = self._bookmark_folder()
-        if folder is None:
+        if self._bookmark_folder is None:
             return
-        path = folder / f"{self._next}.json"
+        path = self._bookmark_folder / f"{self._next}.json"
         if path.exists():
             return
-        from ..io import write_json_atomic
-
         try:
             write_json_atomic(path, {"chunk": self._next, "epoch": mark[0], "document": mark[1], "offset": mark[2]})
         except OSError:  # a read-only or full disk costs a slower resume, not the run
@@ -375,7 +370,7 @@ class NaturalText:
 
     def _load_bookmarks(self) -> None:
         self._bookmarks_loaded = True
-        folder = self._bookmark_folder()
+        folder = self._bookmark_folder
         if folder is None or not folder.is_dir():
             return
         for path in folder.glob("*.json"):
@@ -395,14 +390,14 @@ class NaturalText:
         chunk = max(ahead)
         epoch, document, offset = self._bookmarks[chunk]
         self._reset()
-        self._epoch, self._next, self._epoch_tokens = epoch, chunk, 1  # past the held-out tokens of this epoch
+        self._epoch, self._next = epoch, chunk  # past the held-out tokens of this epoch: _skip stays 0
         self._reader = self._token_batches(document)
         first_document, tokens = next(self._reader, (document, np.zeros(0, INT)))
         if first_document != document or len(tokens) <= offset:
             raise ValueError(f"natural data {self.source.spec!r} changed under its bookmark at chunk {chunk} "
-                             f"({self._bookmark_folder()}): delete that folder to read from the start")
+                             f"({self._bookmark_folder}): delete that folder to read from the start")
         self._pending = [(tokens[offset:], epoch, document, offset)]
-        self._pending_size = len(tokens) - offset
+        self._pending_size = self._epoch_tokens = len(tokens) - offset
         self.tokens_read += self._pending_size
 
     def _chunks(self, start: int, count: int) -> Tuple[np.ndarray, np.ndarray]:

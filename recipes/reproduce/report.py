@@ -131,11 +131,12 @@ def _budget_check(summary: dict, budget: str, default: Optional[int], tasks: Seq
     if not rows:
         return []
     base = f"{default:,} steps" if default else "the scale's budget"
-    lines = [f"## Budget check: fine-tuning for {int(budget):,} steps instead of {base}", "",
+    longer = f"{int(budget):,} steps"
+    lines = [f"## Budget check: fine-tuning for {longer} instead of {base}", "",
              "The same pre-trained checkpoints and fine-tuning seeds; each budget's benefit % is measured against "
              "its own Random Init and natural rows.", "",
              "| condition | " + " | ".join(f"{t} ({base})" for t in tasks) + f" | benefit % ({base}) | "
-             + " | ".join(f"{t} ({int(budget):,} steps)" for t in tasks) + f" | benefit % ({int(budget):,} steps) |",
+             + " | ".join(f"{t} ({longer})" for t in tasks) + f" | benefit % ({longer}) |",
              "|---|" + "---:|" * (2 * len(tasks) + 2)]
     for _, a, b in rows:
         cells = [" | ".join(f"{_fmt(c['mean'])} ± {_fmt(c['std'])}" if c["seeds"] else "—" for c in r["tasks"].values())
@@ -146,8 +147,7 @@ def _budget_check(summary: dict, budget: str, default: Optional[int], tasks: Seq
     lines.append("")
     if before:
         verdict = "the same" if before == after else "changed"
-        lines += [f"Order by benefit at {base}: {' > '.join(before)}; at {int(budget):,} steps: "
-                  f"{' > '.join(after)} ({verdict}).", ""]
+        lines += [f"Order by benefit at {base}: {' > '.join(before)}; at {longer}: {' > '.join(after)} ({verdict}).", ""]
     return lines
 
 

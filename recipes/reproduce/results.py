@@ -110,12 +110,12 @@ def _mean_std(xs: Sequence[float]) -> Tuple[float, float]:
     return m, sd
 
 
-def _sources(results: dict, name: str, pretraining: Sequence[dict]) -> dict:
+def _sources(results: dict, name: str, pretraining: Sequence[dict], finetune_steps: Optional[int] = None) -> dict:
     """Whether a row's fine-tunes started from the checkpoints its pre-training records describe: a folder
     whose pre-training was re-run after some fine-tunes (a later invocation) mixes two generations, and the
     table must say so. Counts fine-tunes from another checkpoint and fine-tunes that did not record one."""
     current = {p.get("checkpoint_fingerprint") for p in pretraining} - {None}
-    runs = [r for r in results["finetuning"] if r["condition"] == name]
+    runs = [r for r in results["finetuning"] if r["condition"] == name and r.get("finetune_steps") == finetune_steps]
     other = [r["key"] for r in runs if r.get("source_fingerprint") and current
              and r["source_fingerprint"] not in current]
     return {"finetunes_from_other_checkpoints": other,
@@ -168,7 +168,7 @@ def summarize(results: dict, conditions: Sequence[str], tasks: Sequence[str],
             row["pretraining_seeds"] = len(pre)
             if pre[0]["rule"] == "first_above":
                 row["pretraining_learnt"] = sum(bool(p["threshold_reached"]) for p in pre)
-            row.update(_sources(results, name, pre))
+            row.update(_sources(results, name, pre, finetune_steps))
         table[name] = row
     margins = {}
     for task in tasks:
