@@ -366,6 +366,45 @@ def test_the_budget_check_compares_benefit_and_order_at_both_budgets(tmp_path):
     assert plain["budgets"] == {} and "Budget check" not in render_markdown(SCALES["mini"], plain, _results(short), ["a"], "c")
 
 
+def test_a_re_run_is_checked_against_the_reference_tables_plus_minus(tmp_path):
+    """--compare_to: each value of this table inside or outside another run's stated ±, and stages that ran
+    with other flags named (then it is not the same experiment)."""
+    from reproduce.report import render_markdown
+    from reproduce.results import compare, load_reference
+
+    ref_values = {("random", "a"): [0.40, 0.42], ("natural", "a"): [0.60, 0.64], ("set", "a"): [0.50, 0.56]}
+    ref = {"format": RESULTS_FORMAT, "scale": "mini",
+           "summary": summarize(_results(ref_values), ["random", "natural", "set"], ["a"]),
+           "stages": {"pretrain/set/seed0": {"argv": ["--task", "set", "--output_dir", "/old/runs/pretrain/set/seed0"]},
+                      "pretrain/set/seed1": {"argv": ["--task", "set", "--output_dir", "/old/runs/pretrain/set/seed1"]}}}
+    (tmp_path / "results.json").write_text(json.dumps(ref))
+    label, doc = load_reference(str(tmp_path), SCALES["mini"])
+    assert label == str(tmp_path) and doc["summary"] == json.loads(json.dumps(ref["summary"]))
+    # random inside (0.41 ± 0.014), natural outside (0.70 vs 0.62 ± 0.028), set's benefit 50 vs 65 ± ...
+    values = {("random", "a"): [0.41, 0.41], ("natural", "a"): [0.70, 0.70], ("set", "a"): [0.55, 0.55]}
+    summary = summarize(_results(values), ["random", "natural", "set"], ["a"])
+    stages = {"pretrain/set/seed0": {"argv": ["--task", "set", "--output_dir", "/new/x/runs/pretrain/set/seed0"]},
+              "pretrain/set/seed1": {"argv": ["--task", "set", "--max_steps", "9",
+                                              "--output_dir", "/new/x/runs/pretrain/set/seed1"]}}
+    c = compare(summary, doc, ["a"], stages)
+    rows = {r["condition"]: r for r in c["rows"]}
+    assert rows["random"]["tasks"]["a"]["inside"] and not rows["natural"]["tasks"]["a"]["inside"]
+    assert "benefit" not in rows["random"] and "benefit" not in rows["natural"]  # 0 and 100 by definition
+    ref_set = ref["summary"]["conditions"]["set"]
+    assert rows["set"]["benefit"] == pytest.approx(100 * (0.55 - 0.41) / (0.70 - 0.41))  # 48 %
+    assert rows["set"]["benefit_inside"] == (abs(rows["set"]["benefit"] - ref_set["benefit"]) <= ref_set["benefit_std"])
+    assert c["cells"] == 3 and c["benefits"] == 1
+    assert c["stages_with_other_flags"] == ["pretrain/set/seed1"]  # the root differs everywhere; only seed1's flags
+    md = render_markdown(SCALES["mini"], summary, _results(values), ["a"], "cmd", comparison={"reference": label, **c})
+    assert f"## Against `{label}`" in md and "| Natural pre-training | 0.700 | 0.620 ± 0.028 | **no** |" in md
+    assert "**Not the same experiment:** 1 stage(s) ran with other flags than the reference's (pretrain/set/seed1)" in md
+    # a reference that cannot be one is refused in one line naming the fix
+    with pytest.raises(ValueError, match="no results.json there"):
+        load_reference(str(tmp_path / "missing"), SCALES["mini"])
+    with pytest.raises(ValueError, match="of scale 'mini', this run's is 'mini_causal'"):
+        load_reference(str(tmp_path / "results.json"), SCALES["mini_causal"])
+
+
 def test_a_later_invocation_merges_into_the_table_and_never_drops_a_row():
     scale = SCALES["mini"]
     first = {"format": RESULTS_FORMAT, "scale": "mini",
@@ -473,11 +512,15 @@ def test_tiny_reproduction_writes_tables_and_plots_and_reruns_from_cache(tmp_pat
 
     # Everything is cached: a re-run starts no stage and reports the same numbers.
     logs = {p: p.stat().st_size for p in (out / "runs").rglob("log.txt")}
-    again = subprocess.run([sys.executable, str(RECIPE), *TINY, "--output_dir", str(out)], cwd=REPO,
-                           capture_output=True, text=True, env=env)
+    # Checked against itself (--compare_to): every value inside its own ±.
+    again = subprocess.run([sys.executable, str(RECIPE), *TINY, "--output_dir", str(out), "--compare_to", str(out)],
+                           cwd=REPO, capture_output=True, text=True, env=env)
     assert again.returncode == 0, again.stderr[-3000:]
     assert {p: p.stat().st_size for p in (out / "runs").rglob("log.txt")} == logs
-    assert json.loads((out / "results.json").read_text())["summary"] == results["summary"]
+    rerun = json.loads((out / "results.json").read_text())
+    assert rerun["summary"] == results["summary"]
+    assert rerun["comparison"]["reference"] == str(out) and rerun["comparison"]["stages_with_other_flags"] == []
+    assert "1 of 1 benefit % and 3 of 3 accuracies lie inside the reference's ±." in (out / "results.md").read_text()
 
     # The budget check: the same pre-training fine-tuned longer, in stages of its own beside the table's.
     pretrain_logs = {p: n for p, n in logs.items() if "pretrain" in p.parts}

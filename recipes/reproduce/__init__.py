@@ -6,7 +6,8 @@ Layout (each module's docstring lists its public API):
     scales.py       ``Scale``, ``SCALES``, ``load_scale``: the scales are ``scales/<name>.yaml`` files
     plan.py         ``Stage``, ``plan(...) -> list[Stage]``: every stage's exact flags
     run.py          the stage cache (``stage.json``), the scheduler, the corpus stage
-    results.py      ``collect``, ``merge``, ``summarize``, ``RESULTS_FORMAT``: results.json's numbers
+    results.py      ``collect``, ``merge``, ``summarize``, ``RESULTS_FORMAT``: results.json's numbers;
+                    ``load_reference``, ``compare``: a table against another run's (``--compare_to``)
     report.py       ``render_markdown``, ``plot``: results.md and the PNGs
     cli.py          ``parse_args``, ``main(argv)``; ``recipes/reproduce.py`` and ``python -m recipes.reproduce``
                     run it
@@ -20,8 +21,9 @@ recipe runs that protocol with the project's own recipes and writes ``--output_d
 ``runs/reproduce/<scale>``; a folder's table is merged across invocations, never cut down):
 ``results.json`` (every run, every seed), ``results.md`` (the tables) and PNG plots.
 
-    # mini scale: 2 CPU cores, offline, the core table with 3 seeds (about an hour)
+    # mini scale: 2 CPU cores, offline, the core table with 3 seeds (about two hours)
     python recipes/reproduce.py --scale mini
+    python recipes/reproduce.py --scale mini --compare_to results/mini   # checked against the committed table
 
     # the 18 simple tasks ranked by benefit (ranking.png), and the pre-pretraining experiment
     python recipes/reproduce.py --scale mini --conditions random,natural,ranking

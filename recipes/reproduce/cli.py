@@ -27,7 +27,7 @@ from . import __doc__ as _PACKAGE_DOC
 from .conditions import CONDITIONS, CORE_CONDITIONS, parse_conditions
 from .plan import Stage, plan
 from .report import plot, render_markdown
-from .results import RESULTS_FORMAT, collect, merge, summarize
+from .results import RESULTS_FORMAT, collect, compare, load_reference, merge, summarize
 from .run import build_corpus, cached, run_stages
 from .scales import REPO, SCALES, Scale, load_scale
 
@@ -68,6 +68,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--natural_examples", type=int, default=3500 * 32,
                    help="mini: natural training examples, re-corrupting the corpus as often as needed "
                         "(default 112,000 = 3,500 steps x batch 32: no example is seen twice)")
+    p.add_argument("--compare_to", default=None,
+                   help="another run's folder (or its results.json) of the same scale, e.g. the committed "
+                        "results/mini: results.md adds whether each value lies inside that table's +- (a re-run "
+                        "check)")
     p.add_argument("--dry_run", action="store_true", help="print the commands of the stages still to run")
     return p.parse_args(argv)
 
@@ -106,6 +110,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     root = Path(args.output_dir or REPO / "runs" / "reproduce" / scale.name).resolve()
     previous = json.loads((root / "results.json").read_text()) if (root / "results.json").is_file() else None
     merge(previous, {"pretraining": [], "finetuning": []}, scale)  # a folder of another format: refuse now
+    reference = load_reference(args.compare_to, scale) if args.compare_to else None
     conditions = parse_conditions(args.conditions, measured=(previous or {}).get("conditions", ()))
     tasks = scale.tasks if args.tasks is None else tuple(t.strip() for t in args.tasks.split(",") if t.strip())
     from hf_synpre.downstream import get_downstream_task
@@ -137,8 +142,14 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     summary = summarize(results, conditions, tasks)
     report = _document(scale, args, conditions, tasks, invocations, stages, markers, previous, summary, results,
                        jobs=jobs, threads=threads, seconds=time.time() - start)
+    comparison = None
+    if reference is not None:
+        label, doc = reference
+        comparison = {"reference": label, **compare(summary, doc, tasks, report["stages"])}
+        report["comparison"] = comparison
     write_json_atomic(root / "results.json", report)
-    md = render_markdown(scale, summary, results, tasks, "; ".join(i["command"] for i in invocations))
+    md = render_markdown(scale, summary, results, tasks, "; ".join(i["command"] for i in invocations),
+                         comparison=comparison)
     write_text_atomic(root / "results.md", md)
     plot(summary, results, tasks, root)
     print(md)

@@ -1,7 +1,8 @@
 """The report of a reproduction: ``results.md`` (Tables 1-3, the noise check) and the two PNG plots.
 
 Public API:
-    render_markdown(scale, summary, results, tasks, command) -> str
+    render_markdown(scale, summary, results, tasks, command, comparison=None) -> str
+        (``comparison``: ``results.compare(...)`` plus its ``reference``: a section "Against <reference>")
     plot(summary, results, tasks, out) -> [benefit.png, validation_curves.png, ...]  (matplotlib, Agg; ranking.png
         when the simple tasks were ranked, budget_<N>steps.png per other fine-tuning budget measured)
     budget_rows(summary, budget) -> [(name, row at the scale's budget, row at ``budget``)]  -- the budget check
@@ -24,7 +25,8 @@ def _fmt(x: Optional[float], digits: int = 3) -> str:
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
 
 
-def render_markdown(scale: Scale, summary: dict, results: dict, tasks: Sequence[str], command: str) -> str:
+def render_markdown(scale: Scale, summary: dict, results: dict, tasks: Sequence[str], command: str,
+                    comparison: Optional[dict] = None) -> str:
     metric = ("test teacher-forced token accuracy" if scale.metric == "test_token_accuracy"
               else "the task's test metric (decoded)")
     lines = [f"# Reproduction at `{scale.name}` scale", "", f"Command: `{command}`", "", scale.description + ".", "",
@@ -63,6 +65,8 @@ def render_markdown(scale: Scale, summary: dict, results: dict, tasks: Sequence[
         lines.append("")
     for budget in summary.get("budgets", {}):
         lines += _budget_check(summary, budget, default_finetune_steps(scale), tasks)
+    if comparison is not None:
+        lines += _comparison(comparison, tasks)
     if summary["margins"]:
         lines += ["## Is the natural − random gap larger than the seed noise?", "",
                   "Each natural seed is its own pre-training run, so its std is the pre-training seed spread "
@@ -149,6 +153,34 @@ def _budget_check(summary: dict, budget: str, default: Optional[int], tasks: Seq
         verdict = "the same" if before == after else "changed"
         lines += [f"Order by benefit at {base}: {' > '.join(before)}; at {longer}: {' > '.join(after)} ({verdict}).", ""]
     return lines
+
+
+def _comparison(comparison: dict, tasks: Sequence[str]) -> List[str]:
+    """Does this table reproduce another run's (``--compare_to``) within that run's ±?"""
+    lines = [f"## Against `{comparison['reference']}`", "",
+             "Each value of this table beside the reference's mean ± std; 'inside' = this run's value lies within "
+             "the reference's ±.", "",
+             "| condition | " + " | ".join(f"{t}: this run | reference | inside" for t in tasks)
+             + " | benefit %: this run | reference | inside |",
+             "|---|" + "---:|---:|:---:|" * len(tasks) + "---:|---:|:---:|"]
+    yes = {True: "yes", False: "**no**"}
+    for r in comparison["rows"]:
+        cells = []
+        for t in tasks:
+            c = r["tasks"].get(t)
+            cells.append(f"{_fmt(c['mean'])} | {_fmt(c['reference_mean'])} ± {_fmt(c['reference_std'])} | "
+                         f"{yes[c['inside']]}" if c else "— | — | —")
+        benefit = (f"{r['benefit']:.0f} | {r['reference_benefit']:.0f} ± {r['reference_benefit_std']:.0f} | "
+                   f"{yes[r['benefit_inside']]}" if "benefit_inside" in r else "— | — | —")
+        lines.append(f"| {r['label']} | " + " | ".join(cells) + f" | {benefit} |")
+    lines += ["", f"{comparison['benefits_inside']} of {comparison['benefits']} benefit % and "
+              f"{comparison['cells_inside']} of {comparison['cells']} accuracies lie inside the reference's ±."]
+    differing = comparison["stages_with_other_flags"]
+    if differing:
+        shown = ", ".join(differing[:5]) + (f" and {len(differing) - 5} more" if len(differing) > 5 else "")
+        lines.append(f"**Not the same experiment:** {len(differing)} stage(s) ran with other flags than the "
+                     f"reference's ({shown}).")
+    return lines + [""]
 
 
 def ranking_rows(summary: dict) -> List[tuple]:

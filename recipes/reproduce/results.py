@@ -6,6 +6,9 @@ Public API:
     merge(previous, current, scale) -> the whole table (``previous``: the folder's results.json, or None)
     summarize(results, conditions, tasks) -> {"conditions": {...}, "margins": {...}, "budgets": {...}}
         (``budgets``: ``{"<N>": conditions}`` for each fine-tuning budget other than the scale's, the budget check)
+    load_reference(path, scale) -> (label, results.json document)  -- another run's table (``--compare_to``)
+    compare(summary, reference, tasks, stages) -> {"reference", "rows", "benefits_inside", ...}  -- does this
+        table reproduce the reference's within its ±?
 
 Benefit % = (condition - Random Init) / (natural - Random Init) per task, from the seed means; its ± is the
 spread of the same ratio computed seed by seed (seed k of every row shares its fine-tuning seed).
@@ -184,3 +187,70 @@ def summarize(results: dict, conditions: Sequence[str], tasks: Sequence[str],
     others = sorted({r["finetune_steps"] for r in results["finetuning"] if r.get("finetune_steps") is not None})
     budgets = {str(n): summarize(results, conditions, tasks, n)["conditions"] for n in others}
     return {"conditions": table, "margins": margins, "budgets": budgets}
+
+
+# ---------------------------------------------------------------------------------- against another run
+def load_reference(path: str, scale: Scale) -> Tuple[str, dict]:
+    """The results.json of another run of the same scale (a folder holding one, or the file itself)."""
+    given = Path(path)
+    file = given / "results.json" if given.is_dir() else given
+    if not file.is_file():
+        raise ValueError(f"--compare_to {path}: no results.json there (give a reproduction's folder, e.g. "
+                         f"results/{scale.name}, or its results.json)")
+    try:
+        doc = json.loads(file.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"--compare_to {path}: {file} is not JSON ({e})") from None
+    if doc.get("format") != RESULTS_FORMAT or "summary" not in doc:
+        raise ValueError(f"--compare_to {path}: {file} is not a reproduction's results.json of format {RESULTS_FORMAT}")
+    if doc.get("scale") != scale.name:
+        raise ValueError(f"--compare_to {path}: that table is of scale {doc.get('scale')!r}, this run's is "
+                         f"{scale.name!r}; compare runs of the same scale")
+    return str(given), doc
+
+
+def _normalised_argv(key: str, stage: dict) -> List[str]:
+    """A stage's flags with its folder's root replaced, so runs in different folders compare equal."""
+    argv = list(stage.get("argv", []))
+    if "--output_dir" in argv[:-1]:
+        out = argv[argv.index("--output_dir") + 1]
+        tail = f"runs/{key}"
+        if out.endswith(tail):
+            root = out[: -len(tail)]
+            argv = [a.replace(root, "<root>/") if root else a for a in argv]
+    return argv
+
+
+def compare(summary: dict, reference: dict, tasks: Sequence[str], stages: dict) -> dict:
+    """This table against ``reference`` (a results.json document): per condition in both, per task, this run's
+    mean and the reference's mean ± std, and whether this run's lies inside that ±; the same for benefit %
+    (not for the baselines, whose benefit is 0 and 100 by definition). ``stages``: this folder's stage
+    records, to count the shared stages that ran with other flags (then the two tables are not the same
+    experiment, and the comparison says so)."""
+    ref_conditions = reference["summary"]["conditions"]
+    rows = []
+    for name, row in summary["conditions"].items():
+        ref = ref_conditions.get(name)
+        if ref is None:
+            continue
+        entry = {"condition": name, "label": row["label"], "tasks": {}}
+        for task in tasks:
+            mine, theirs = row["tasks"].get(task), ref["tasks"].get(task)
+            if not mine or not theirs or not mine.get("seeds") or not theirs.get("seeds"):
+                continue
+            entry["tasks"][task] = {"mean": mine["mean"], "reference_mean": theirs["mean"],
+                                    "reference_std": theirs["std"],
+                                    "inside": abs(mine["mean"] - theirs["mean"]) <= theirs["std"]}
+        if name not in ("random", "natural") and "benefit" in row and "benefit" in ref:
+            entry["benefit"], entry["reference_benefit"] = row["benefit"], ref["benefit"]
+            entry["reference_benefit_std"] = ref.get("benefit_std") or 0.0
+            entry["benefit_inside"] = abs(row["benefit"] - ref["benefit"]) <= entry["reference_benefit_std"]
+        if entry["tasks"] or "benefit" in entry:
+            rows.append(entry)
+    ref_stages = reference.get("stages", {})
+    differing = sorted(k for k in set(stages) & set(ref_stages)
+                       if _normalised_argv(k, stages[k]) != _normalised_argv(k, ref_stages[k]))
+    benefits = [r["benefit_inside"] for r in rows if "benefit_inside" in r]
+    cells = [c["inside"] for r in rows for c in r["tasks"].values()]
+    return {"rows": rows, "benefits_inside": sum(benefits), "benefits": len(benefits),
+            "cells_inside": sum(cells), "cells": len(cells), "stages_with_other_flags": differing}
