@@ -331,6 +331,7 @@ def test_the_18_simple_tasks_are_ranked_by_benefit_with_what_they_learnt(tmp_pat
     assert ranked == ["task_reverse", "set", "identity", "task_sort"]  # 80, 55, 25, -20 %
     md = render_markdown(SCALES["mini"], summary, results, ["a"], "cmd")
     assert "| 1 | Reverse | 0/2 | 0.900 | 80 ± 7 |" in md and "| 4 | Sort | — | — | -20 ± 7 |" in md
+    assert "## 4 of the 18 simple tasks ranked by benefit" in md  # a ranking measured in slices says so
     written = plot(summary, results, ["a"], tmp_path)
     assert (tmp_path / "ranking.png") in written and (tmp_path / "ranking.png").read_bytes()[:4] == b"\x89PNG"
 
