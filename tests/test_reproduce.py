@@ -158,6 +158,10 @@ def test_plans_and_scales_are_those_a_cache_from_the_single_file_recipe_holds():
     pinned = json.loads(PLANS.read_text())
     for name, fields in pinned["scales"].items():  # every field the Scale held as Python tuples, now read from YAML
         now = json.loads(json.dumps(dataclasses.asdict(SCALES[name])))
+        # a task's flags may be added (a row the pinned plans do not have), never changed
+        task_flags = now.pop("pretrain_task_flags")
+        assert {t: task_flags[t] for t in fields["pretrain_task_flags"]} == fields["pretrain_task_flags"], name
+        fields = {k: v for k, v in fields.items() if k != "pretrain_task_flags"}
         assert {k: now[k] for k in fields} == fields, name
         # fields added since keep their defaults in the pinned scales: the plans below prove the argv unchanged
         assert {k: v for k, v in now.items() if k not in fields} == {"natural_corpus": "span_corruption"}, name
@@ -233,6 +237,26 @@ def test_the_mini_scale_states_its_model_size_and_finetunes_the_pretrained_archi
     model = build_t5({k: int(v) for k, v in overrides.items()})
     millions = sum(p.numel() for p in model.parameters()) / 1e6  # the embedding and lm_head are one tensor
     assert f"{millions:.2f}" == "1.44" and "(1.44M parameters)" in mini.description
+
+
+def test_every_simple_task_row_of_the_mini_scale_fits_its_lengths():
+    """The ranking pre-trains each of the 18 simple tasks with the CPU default's lengths; a task whose
+    examples are longer (Duplicate: targets twice the body) needs its own limits in the scale, or
+    recipes/pretrain.py refuses it after the ranking has started."""
+    from hf_synpre.data.validation import make_validation_set
+    from reproduce.conditions import GROUPS
+
+    scale = SCALES["mini"]
+    config = yaml.safe_load((REPO / scale.pretrain_config).read_text())
+    protocol = protocol_for(default_tokenizer())
+    for name in GROUPS["ranking"]:
+        task = CONDITIONS[name].pretrain
+        flags = list(scale.pretrain_task_flags.get(task, ()))
+        limits = {k: int(flags[flags.index(f"--{k}") + 1]) if f"--{k}" in flags else config[k]
+                  for k in ("min_length", "max_length", "max_source_length", "max_target_length")}
+        examples = make_validation_set([task], protocol, 1024, (limits["min_length"], limits["max_length"]), 0).examples
+        assert int(examples.inputs.lengths.max()) + 1 <= limits["max_source_length"], task
+        assert int(examples.targets.lengths.max()) + 1 <= limits["max_target_length"], task
 
 
 def test_the_package_runs_as_a_module_and_by_its_old_path_alike(tmp_path):
