@@ -358,6 +358,16 @@ def test_the_18_simple_tasks_are_ranked_by_benefit_with_what_they_learnt(tmp_pat
     assert "## 4 of the 18 simple tasks ranked by benefit" in md  # a ranking measured in slices says so
     written = plot(summary, results, ["a"], tmp_path)
     assert (tmp_path / "ranking.png") in written and (tmp_path / "ranking.png").read_bytes()[:4] == b"\x89PNG"
+    # the curves' panel keeps to Table 1's rows (the ranked tasks have their bar plot)
+    import matplotlib.pyplot as plt
+
+    from reproduce.report import _mean_curves
+
+    fig, ax = plt.subplots()
+    table1 = {n for n, r in summary["conditions"].items() if r["table"] == 1}
+    _mean_curves(ax, summary, results["finetuning"], "a", {n: "C0" for n in CONDITIONS}, table1)
+    assert ax.get_legend_handles_labels()[1] == ["Random Init", "Natural pre-training", "Set", "Identity"]
+    plt.close(fig)
 
 
 def test_the_budget_check_compares_benefit_and_order_at_both_budgets(tmp_path):

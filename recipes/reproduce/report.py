@@ -95,14 +95,18 @@ def render_markdown(scale: Scale, summary: dict, results: dict, tasks: Sequence[
             "next-token prediction")
         lines += [f"Natural pre-training text: {c['source']}, {objective}, {c['train_examples']:,} training "
                   f"examples (corpus fingerprint `{c['fingerprint']}`).", ""]
-    lines += ["Plots: `benefit.png` (benefit % per condition), `validation_curves.png` (fine-tuning validation token "
-              "accuracy; pre-training curves beside it).", ""]
+    lines += ["Plots: `benefit.png` (benefit % per condition), `validation_curves.png` (Table 1's rows: fine-tuning "
+              "validation token accuracy, pre-training curves beside it).", ""]
     return "\n".join(lines)
 
 
-def _mean_curves(ax, summary: dict, finetuning: Sequence[dict], task: str, colors: dict) -> None:
-    """Each condition's mean validation curve on ``task`` with a min..max band over its seeds."""
+def _mean_curves(ax, summary: dict, finetuning: Sequence[dict], task: str, colors: dict,
+                 names: Optional[set] = None) -> None:
+    """Each condition's (of ``names``, default all) mean validation curve on ``task`` with a min..max band over
+    its seeds."""
     for name, r in summary["conditions"].items():
+        if names is not None and name not in names:
+            continue
         curves = [x["validation_history"] for x in finetuning if x["condition"] == name and x["task"] == task]
         if not curves:
             continue
@@ -264,14 +268,17 @@ def plot(summary: dict, results: dict, tasks: Sequence[str], out: Path) -> List[
         plt.close(fig)
         written.append(out / f"budget_{budget}steps.png")
 
+    # Table 1's rows only: thirty curves make one unreadable legend; the other tables have their bar plots
+    table1 = {n for n, r in summary["conditions"].items() if r["table"] == 1}
     fig, axes = plt.subplots(1, len(tasks) + 1, figsize=(5.5 * (len(tasks) + 1), 4), squeeze=False)
     for ax, task in zip(axes[0], tasks):
-        _mean_curves(ax, summary, [x for x in results["finetuning"] if x.get("finetune_steps") is None], task, colors)
+        _mean_curves(ax, summary, [x for x in results["finetuning"] if x.get("finetune_steps") is None], task, colors,
+                     table1)
         ax.set_title(f"fine-tuning on {task} (band: min..max over seeds)", fontsize=10)
     ax = axes[0][-1]
     labelled = set()
     for pre in sorted(results["pretraining"], key=lambda p: (p["condition"], p["seed"])):
-        if pre["curve"]:
+        if pre["curve"] and pre["condition"] in table1:
             name = pre["condition"]
             ax.plot(*zip(*pre["curve"]), marker="o", ms=2, lw=1, color=colors[name],
                     label=None if name in labelled else f"{CONDITIONS[name].label} (each seed)")
