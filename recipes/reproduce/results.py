@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from hf_synpre.io import checkpoint_fingerprint
 
-from .conditions import CONDITIONS
+from .conditions import BASELINES, CONDITIONS
 from .plan import Stage
 from .scales import Scale
 
@@ -215,9 +215,9 @@ def _normalised_argv(key: str, stage: dict) -> List[str]:
     if "--output_dir" in argv[:-1]:
         out = argv[argv.index("--output_dir") + 1]
         tail = f"runs/{key}"
-        if out.endswith(tail):
-            root = out[: -len(tail)]
-            argv = [a.replace(root, "<root>/") if root else a for a in argv]
+        root = out[: -len(tail)] if out.endswith(tail) else ""
+        if root:
+            argv = [a.replace(root, "<root>/") for a in argv]
     return argv
 
 
@@ -241,7 +241,7 @@ def compare(summary: dict, reference: dict, tasks: Sequence[str], stages: dict) 
             entry["tasks"][task] = {"mean": mine["mean"], "reference_mean": theirs["mean"],
                                     "reference_std": theirs["std"],
                                     "inside": abs(mine["mean"] - theirs["mean"]) <= theirs["std"]}
-        if name not in ("random", "natural") and "benefit" in row and "benefit" in ref:
+        if name not in BASELINES and "benefit" in row and "benefit" in ref:
             entry["benefit"], entry["reference_benefit"] = row["benefit"], ref["benefit"]
             entry["reference_benefit_std"] = ref.get("benefit_std") or 0.0
             entry["benefit_inside"] = abs(row["benefit"] - ref["benefit"]) <= entry["reference_benefit_std"]
