@@ -525,7 +525,7 @@ def run_t5(args, size_names: list) -> dict:
 
 
 def print_t5(result: dict) -> None:
-    print(f"| size | hand loop tok/s | recipe tok/s | stock Trainer tok/s | recipe / hand (>= 0.95) | stock / hand |")
+    print("| size | hand loop tok/s | recipe tok/s | stock Trainer tok/s | recipe / hand (>= 0.95) | stock / hand |")
     print("|---|---:|---:|---:|---:|---:|")
     for size, r in result["sizes"].items():
         print(f"| {size} | {r['hand_loop_tokens_per_s']:.0f} | {r['recipe_tokens_per_s']:.0f} | "

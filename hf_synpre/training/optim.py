@@ -234,7 +234,6 @@ class Adafactor(torch.optim.Optimizer):
         chunk = _Chunk()
         chunk.group, chunk.params, chunk.shape, chunk.factored = gi, params, tuple(shape), is_factored
         chunk.step, chunk.low_precision = step, low_precision
-        device = params[0].device
         if is_factored:
             lead, rows, cols = shape[:-2], shape[-2], shape[-1]
             names = {"exp_avg_sq_row": (*lead, rows), "exp_avg_sq_col": (*lead, cols)}
