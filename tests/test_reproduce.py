@@ -395,10 +395,14 @@ def test_the_budget_check_compares_benefit_and_order_at_both_budgets(tmp_path):
     assert "at 200 steps: Set > Identity; at 1,000 steps: Identity > Set (changed)." in md
     written = plot(summary, results, ["a"], tmp_path)
     assert (tmp_path / "budget_1000steps.png") in written
+    # results.md names every plot the folder gets, the budget check's among them
+    plots_line = next(line for line in md.splitlines() if line.startswith("Plots: "))
+    assert sorted(p.name for p in written) == sorted(plots_line.split("`")[1::2])
     assert (tmp_path / "budget_1000steps.png").read_bytes()[:4] == b"\x89PNG"
     # without another budget the table and the plots are as before
     plain = summarize(_results(short), ["random", "natural", "set"], ["a"])
-    assert plain["budgets"] == {} and "Budget check" not in render_markdown(SCALES["mini"], plain, _results(short), ["a"], "c")
+    plain_md = render_markdown(SCALES["mini"], plain, _results(short), ["a"], "c")
+    assert plain["budgets"] == {} and "Budget check" not in plain_md and "budget_" not in plain_md
 
 
 def test_a_re_run_is_checked_against_the_reference_tables_plus_minus(tmp_path):

@@ -95,8 +95,13 @@ def render_markdown(scale: Scale, summary: dict, results: dict, tasks: Sequence[
             "next-token prediction")
         lines += [f"Natural pre-training text: {c['source']}, {objective}, {c['train_examples']:,} training "
                   f"examples (corpus fingerprint `{c['fingerprint']}`).", ""]
-    lines += ["Plots: `benefit.png` (benefit % per condition), `validation_curves.png` (Table 1's rows: fine-tuning "
-              "validation token accuracy, pre-training curves beside it).", ""]
+    plots = ["`benefit.png` (benefit % per condition)", "`validation_curves.png` (Table 1's rows: fine-tuning "
+             "validation token accuracy, pre-training curves beside it)"]
+    if ranked:
+        plots.append("`ranking.png` (the simple tasks by benefit)")
+    plots += [f"`budget_{b}steps.png` (the budget check at {int(b):,} steps)" for b in summary.get("budgets", {})
+              if any(r[0] not in BASELINES for r in budget_rows(summary, b))]  # as write_plots draws them
+    lines += ["Plots: " + ", ".join(plots) + ".", ""]
     return "\n".join(lines)
 
 
