@@ -100,7 +100,7 @@ def render_markdown(scale: Scale, summary: dict, results: dict, tasks: Sequence[
     if ranked:
         plots.append("`ranking.png` (the simple tasks by benefit)")
     plots += [f"`budget_{b}steps.png` (the budget check at {int(b):,} steps)" for b in summary.get("budgets", {})
-              if any(r[0] not in BASELINES for r in budget_rows(summary, b))]  # as write_plots draws them
+              if any(r[0] not in BASELINES for r in budget_rows(summary, b))]  # as plot() draws them
     lines += ["Plots: " + ", ".join(plots) + ".", ""]
     return "\n".join(lines)
 
