@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import math
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main(argv=None) -> dict:
+    from hf_synpre.io import write_json_atomic
     from hf_synpre.modeling_causal import (build_causal_lm, causal_config, causal_fields, ensure_causal_tokens,
                                            prepare_for_packing)
     from hf_synpre.tasks import generate
@@ -78,7 +78,7 @@ def main(argv=None) -> dict:
         return args.learning_rate * warm * decay
 
     def features(ex):
-        return [{"inputs": ex.inputs.row(i).tolist(), "targets": ex.targets.row(i).tolist()} for i in range(len(ex))]
+        return [{"inputs": i, "targets": t} for i, t in zip(ex.inputs.to_lists(), ex.targets.to_lists())]
 
     def loss_and_hits(batch):
         labels = batch.pop("labels")
@@ -119,10 +119,7 @@ def main(argv=None) -> dict:
             if curve[-1]["eval_token_accuracy"] >= 0.99:
                 break
     report = {"args": vars(args), "parameters": sum(p.numel() for p in model.parameters()), "curve": curve}
-    out = Path(args.output or RESULTS / f"causal_set_trial_{args.name}.json")
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(report, indent=1) + "\n")
-    tmp.replace(out)
+    write_json_atomic(args.output or RESULTS / f"causal_set_trial_{args.name}.json", report)
     return report
 
 

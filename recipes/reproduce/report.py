@@ -100,7 +100,7 @@ def render_markdown(scale: Scale, summary: dict, results: dict, tasks: Sequence[
     if ranked:
         plots.append("`ranking.png` (the simple tasks by benefit)")
     plots += [f"`budget_{b}steps.png` (the budget check at {int(b):,} steps)" for b in summary.get("budgets", {})
-              if any(r[0] not in BASELINES for r in budget_rows(summary, b))]  # as plot() draws them
+              if _budget_plot_rows(summary, b)]
     lines += ["Plots: " + ", ".join(plots) + ".", ""]
     return "\n".join(lines)
 
@@ -132,6 +132,11 @@ def budget_rows(summary: dict, budget: str) -> List[tuple]:
     other = summary["budgets"][budget]
     return [(n, r, other[n]) for n, r in summary["conditions"].items()
             if "benefit" in r and "benefit" in other.get(n, {})]
+
+
+def _budget_plot_rows(summary: dict, budget: str) -> List[tuple]:
+    """The budget check's rows that ``plot`` draws (no plot when empty): ``budget_rows`` less the baselines."""
+    return [r for r in budget_rows(summary, budget) if r[0] not in BASELINES]
 
 
 def _order(rows: Sequence[tuple], at: int) -> List[str]:
@@ -250,7 +255,7 @@ def plot(summary: dict, results: dict, tasks: Sequence[str], out: Path) -> List[
         written.append(out / "ranking.png")
 
     for budget in summary.get("budgets", {}):
-        rows = [r for r in budget_rows(summary, budget) if r[0] not in BASELINES]
+        rows = _budget_plot_rows(summary, budget)
         if not rows:
             continue
         fig, (ax, curves_ax) = plt.subplots(1, 2, figsize=(13, 0.6 * len(rows) + 2.5))
