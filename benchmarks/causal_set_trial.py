@@ -10,6 +10,8 @@ models" that say "hand loop" (``benchmarks/results/cpu_causal_trials.csv``) were
 
     python benchmarks/causal_set_trial.py --name h2 --fields width=128,layers=3,heads=2,ffn=512
     python benchmarks/causal_set_trial.py --name afcos --warmup 500 --schedule cosine --steps 4000
+    python benchmarks/causal_set_trial.py --name cur --start_max_length 15 --ramp 2000   # a length curriculum
+    python benchmarks/causal_set_trial.py --name emb1 --embed_std 1.0                    # T5's embedding scale
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ def main(argv=None) -> dict:
     p.add_argument("--name", required=True)
     p.add_argument("--family", default="llama")
     p.add_argument("--fields", default="width=128,layers=3,heads=4,ffn=512", help="the model: block, as the recipe's")
+    p.add_argument("--embed_std", type=float, default=None,
+                   help="redraw the input embedding with this standard deviation (HF's init: initializer_range)")
     p.add_argument("--optimizer", choices=("adafactor", "adamw"), default="adafactor")
     p.add_argument("--learning_rate", type=float, default=0.03)
     p.add_argument("--warmup", type=int, default=1500)
@@ -48,6 +52,9 @@ def main(argv=None) -> dict:
     p.add_argument("--min_length", type=int, default=10)
     p.add_argument("--max_length", type=int, default=40)
     p.add_argument("--content_vocab_size", type=int, default=1000)
+    p.add_argument("--start_max_length", type=int, default=None,
+                   help="a length curriculum: the longest body grows linearly from this to --max_length over --ramp steps")
+    p.add_argument("--ramp", type=int, default=1500)
     p.add_argument("--eval_steps", type=int, default=250)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
@@ -61,6 +68,11 @@ def main(argv=None) -> dict:
     base = {"vocab": -(-len(tokenizer) // 128) * 128, "max_positions": 128, "dropout": 0.0, **tokens.config_ids()}
     fields = {**causal_fields(args.family, base), **causal_fields(args.family, args.fields)}
     model = build_causal_lm(causal_config(args.family, **fields), seed=args.seed, attn_implementation="sdpa")
+    if args.embed_std is not None:
+        with torch.no_grad():
+            generator = torch.Generator().manual_seed(args.seed)
+            embedding = model.get_input_embeddings().weight
+            embedding.copy_(torch.randn(embedding.shape, generator=generator) * args.embed_std)
     prepare_for_packing(model, "block_mask")
     collate = CausalCollator(tokens.eos_token_id, tokens.pad_token_id, tokens.sep_token_id, max_length=128,
                              packing="block_mask")
@@ -91,6 +103,12 @@ def main(argv=None) -> dict:
     lengths = (args.min_length, args.max_length)
     validation = features(generate("set", protocol, 512, lengths, seed=args.seed + 10_007, start=0))
 
+    def lengths_at(step):
+        if args.start_max_length is None:
+            return lengths
+        grown = args.start_max_length + (args.max_length - args.start_max_length) * min(1.0, step / args.ramp)
+        return (args.min_length, max(args.min_length, round(grown)))
+
     def evaluate():
         model.eval()
         hits = total = 0
@@ -104,7 +122,8 @@ def main(argv=None) -> dict:
     curve, start = [], time.perf_counter()
     print(f"{'step':>6s} {'seconds':>8s} {'val acc':>8s} {'loss':>7s}")
     for step in range(1, args.steps + 1):
-        ex = generate("set", protocol, args.batch_size, lengths, seed=args.seed, start=(step - 1) * args.batch_size)
+        ex = generate("set", protocol, args.batch_size, lengths_at(step), seed=args.seed,
+                      start=(step - 1) * args.batch_size)
         loss, _, _ = loss_and_hits(collate(features(ex)))
         loss.backward()
         for group in optimizer.param_groups:
