@@ -16,13 +16,16 @@ On CUDA each step is bracketed by ``torch.cuda.synchronize()``, and one extra st
 ``torch.cuda.set_sync_debug_mode("error")``: whether it raised (a device->host sync) is recorded.
 
 Prints a table and records the run in ``benchmarks/results/optimizer_step.json`` (``--out``) under
-``runs["cuda (<gpu>)"]`` or ``runs["cpu (<machine>, <n> threads)"]``, keeping the other runs there.
+``runs["cuda (<gpu>)"]`` or ``runs["cpu (<machine>, <n> threads)"]`` (``--stacked``: with ", stacked"),
+keeping the other runs there.
 
 Target: >= 4x HF on CPU. Read CPU numbers with the machine's load in mind (recorded): on a shared,
 loaded machine both steps stall on OpenMP regions and HF's (thousands of small ops and allocations)
 more, so the ratio swung from 2.5x to 5.5x between runs on 2 busy cores; on an idle 16-core host it was
-2.7x (16 threads) and 2.8x (2 threads), and 2.1-2.3x on 1 thread of the busy 2-core machine: short of
-the target. On an H200: 12x, and no sync (HF: one per tensor).
+2.7x (16 threads) and 2.8x (2 threads), with the stacked path that several threads take. On 1 thread
+(ours loops over the tensors) of the 2-core machine with two other busy processes: 62-68 ms against
+HF's 230-345 ms, 3.7-5.2x (median 3.8x in 8 runs); ``--stacked`` (the path before the loop): 78-102 ms,
+2.6-3.4x. On an H200: 12x, and no sync (HF: one per tensor).
 """
 
 from __future__ import annotations
@@ -39,10 +42,10 @@ import torch
 
 from hf_synpre.io import write_json_atomic
 from hf_synpre.modeling import build_t5
-from hf_synpre.training.optim import CHUNK_NUMEL, paper_optimizer
+from hf_synpre.training.optim import paper_optimizer
 
 RESULTS = Path(__file__).resolve().parent / "results"
-IMPLEMENTATIONS = {"synpre": "hf_synpre Adafactor (t5x, sync-free, multi-tensor)", "hf": "transformers Adafactor"}
+IMPLEMENTATIONS = {"synpre": "hf_synpre Adafactor (t5x, sync-free)", "hf": "transformers Adafactor"}
 
 
 def t5_small(device: str) -> torch.nn.Module:
@@ -98,6 +101,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (HF, ours, HF, ours, ...)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps of each before the first round")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's, all cores)")
+    parser.add_argument("--stacked", action="store_true",
+                        help="ours on the stacked path also on one CPU thread (its path before the loop)")
     parser.add_argument("--out", type=Path, default=RESULTS / "optimizer_step.json")
     args = parser.parse_args()
     if args.threads:
@@ -113,6 +118,7 @@ def main():
     optimizers = {name: paper_optimizer(m, 0.01, 10_000, implementation=name,
                                         min_dim_size_to_factor=128 if name == "synpre" else None)[0]
                   for name, m in models.items()}
+    optimizers["synpre"]._stack_on_cpu = args.stacked
     for name, optimizer in optimizers.items():
         timed_steps(optimizer, device, args.warmup)
     times = {name: [] for name in IMPLEMENTATIONS}
@@ -153,10 +159,11 @@ def main():
         "sync_debug_mode_error_raised": sync_check,
         "optimizers": IMPLEMENTATIONS,
         "synpre_chunks": len(optimizers["synpre"]._plan.chunks),
-        "synpre_max_chunk_numel": optimizers["synpre"].max_chunk_numel
-        or CHUNK_NUMEL.get(torch.device(device).type, CHUNK_NUMEL[None]),
+        "synpre_max_chunk_numel": optimizers["synpre"]._chunk_limit(torch.device(device)),
+        "synpre_path": optimizers["synpre"]._path(torch.device(device)),  # "loop" (1 CPU thread) or "stacked"
     }
     key = f"cuda ({machine})" if device.startswith("cuda") else f"cpu ({machine}, {torch.get_num_threads()} threads)"
+    key += ", stacked" if args.stacked else ""
     recorded = json.loads(args.out.read_text()) if args.out.exists() else {}
     runs = recorded.get("runs", {}) if isinstance(recorded, dict) else {}
     runs[key] = result

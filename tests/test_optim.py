@@ -4,7 +4,9 @@ Exactness is checked against transformers' Adafactor (with ``min_dim_size_to_fac
 same tensors) and against a per-tensor transcription of t5x's formulas (the default factoring); "no host
 reads" with a dispatch mode that fails on ``aten._local_scalar_dense`` (what ``.item()``, ``bool(t)``,
 ``float(t)`` and Python ``max``/``min`` on a tensor run), shown to catch transformers' Adafactor.
-CPU only, ~10 s.
+Both update paths are checked on CPU: the loop (one CPU thread, as these tests run) and, forced with
+``_stack_on_cpu``, the stacked multi-tensor path that GPUs (and several CPU threads) take.
+CPU only, ~15 s.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+# the loop (one CPU thread's path) and the stacked path (GPUs', forced on CPU)
+both_paths = pytest.mark.parametrize("stacked", [False, True], ids=["loop", "stacked"])
+
+
 def tiny_t5(seed=0):
     from transformers import T5Config
 
@@ -51,16 +57,18 @@ def loss_backward(model, batch):
 
 
 # ------------------------------------------------------------------------------------------ exactness
+@both_paths
 @pytest.mark.parametrize("chunk", [None, 2048])  # 2048: every 2-D tensor split, the larger ones into row blocks
-def test_equals_transformers_adafactor_over_200_training_steps(chunk):
+def test_equals_transformers_adafactor_over_200_training_steps(chunk, stacked):
     """A tiny T5 trained 200 steps by HF's Adafactor (as ``paper_optimizer(implementation="hf")`` builds it),
     and a copy updated by ours (``min_dim_size_to_factor=1``: HF's factoring) from the same gradients, each
     under its own LambdaLR(RsqrtSchedule): every tensor agrees to ``max|diff| <= 1e-6 * max|p|``.
 
-    Measured: worst ``max|diff| / max|p|`` over the tensors 2.7e-7 (2.3 float32 eps; CPU, torch 2.13, both
-    chunkings; 2.4e-7 on an H200, torch 2.11), worst absolute 7.2e-7 (1.5 ulp at |p| = 4.65, the embedding)
-    -- float32 round-off of a different operation order; the tolerance is ~4x that. Elementwise relative
-    error is meaningless here (cancellation at entries near 0), hence the per-tensor scale.
+    Measured: worst ``max|diff| / max|p|`` over the tensors 2.7e-7 (2.3 float32 eps; stacked path, CPU,
+    torch 2.13, both chunkings; 2.4e-7 on an H200, torch 2.11; the loop: 2.0e-7), worst absolute 7.2e-7
+    (1.5 ulp at |p| = 4.65, the embedding) -- float32 round-off of a different operation order; the
+    tolerance is ~4x that. Elementwise relative error is meaningless here (cancellation at entries near 0),
+    hence the per-tensor scale.
 
     Both optimisers see model A's gradients ("lockstep"): two *independent* 200-step trainings are
     chaotic -- HF's Adafactor against itself with one weight moved by one ulp at init ends 0.018 apart,
@@ -70,7 +78,7 @@ def test_equals_transformers_adafactor_over_200_training_steps(chunk):
     hf_model, ours_model = tiny_t5(), tiny_t5()
     hf, hf_schedule = paper_optimizer(hf_model, 0.01, 100, implementation="hf")
     ours, ours_schedule = paper_optimizer(ours_model, 0.01, 100, min_dim_size_to_factor=1)
-    ours.max_chunk_numel = chunk
+    ours.max_chunk_numel, ours._stack_on_cpu = chunk, stacked
     assert type(hf).__module__.startswith("transformers") and isinstance(ours, Adafactor)
     batches = fixed_batches()
     losses = []
@@ -93,6 +101,7 @@ def test_equals_transformers_adafactor_over_200_training_steps(chunk):
         assert diff < 1e-3 * (p - tiny_t5().state_dict()[name]).abs().max().item()  # << what training moved
     assert worst > 0.0  # not vacuous: two implementations, round-off apart
     assert any(c.block_rows for c in ours._plan.chunks) == (chunk is not None)
+    assert {c.path for c in ours._plan.chunks if c.factored} == {"stacked" if stacked else "loop"}
 
 
 def t5x_reference_step(p, g, state, lr, min_dim=128, eps1=1e-30, eps2=1e-3, clip=1.0):
@@ -113,7 +122,8 @@ def t5x_reference_step(p, g, state, lr, min_dim=128, eps1=1e-30, eps2=1e-3, clip
     return p - lr * max(eps2, p.pow(2).mean().sqrt().item()) * y
 
 
-def test_default_factoring_follows_t5x_formulas():
+@both_paths
+def test_default_factoring_follows_t5x_formulas(stacked):
     """t5x's default (factor when both of the last two dims are >= 128), incl. unfactored 2-D tensors,
     a batch-of-matrices tensor, a scalar, tiny parameters (eps2 scale) and clipped and unclipped steps."""
     gen = torch.Generator().manual_seed(0)
@@ -122,6 +132,7 @@ def test_default_factoring_follows_t5x_formulas():
     reference = [p.detach().double().clone() for p in params]
     states = [{} for _ in params]
     optimizer = Adafactor(params, lr=0.05)
+    optimizer._stack_on_cpu = stacked
     for step in range(6):
         grads = [torch.randn(s, generator=gen) * 10.0 ** (step % 3 - 1) for s in shapes]
         for p, g in zip(params, grads):
@@ -180,12 +191,13 @@ def set_grads(params, seed, scale=1.0):
         p.grad = (torch.randn(p.shape, generator=gen) * scale).to(p.dtype)
 
 
+@both_paths
 @pytest.mark.parametrize("chunk", [None, 4096])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_step_never_reads_a_device_value_on_the_host(monkeypatch, dtype, chunk):
+def test_step_never_reads_a_device_value_on_the_host(monkeypatch, dtype, chunk, stacked):
     params = mixed_params(dtype)
     optimizer, schedule = paper_optimizer(torch.nn.ParameterList(params), 0.01, 10)
-    optimizer.max_chunk_numel = chunk
+    optimizer.max_chunk_numel, optimizer._stack_on_cpu = chunk, stacked
     for step in range(3):  # the first step builds the plan; the second clips (large gradients); the third not
         set_grads(params, step, scale=100.0 if step == 1 else 1e-3)
         with monkeypatch.context() as m, no_host_reads(m):
@@ -215,11 +227,12 @@ class CountOps(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def ops_per_step(optimizer_factory, n_tensors):
+def ops_per_step(optimizer_factory, n_tensors, stacked=True):
     gen = torch.Generator().manual_seed(0)
     shapes = [(160, 144)] * n_tensors + [(48,)] * n_tensors
     params = [torch.nn.Parameter(torch.randn(*s, generator=gen)) for s in shapes]
     optimizer = optimizer_factory(params)
+    optimizer._stack_on_cpu = stacked
     set_grads(params, 0)
     optimizer.step()  # builds the plan
     with CountOps() as count:
@@ -228,21 +241,38 @@ def ops_per_step(optimizer_factory, n_tensors):
 
 
 def test_update_is_multi_tensor():
-    """The number of tensor ops per step does not grow with the number of same-shaped tensors (HF's does)."""
+    """The stacked path (GPUs): the number of tensor ops per step does not grow with the number of same-shaped
+    tensors (HF's does). The loop (one CPU thread, where an op costs microseconds and passes over memory
+    count) adds a few ops per factored tensor, for its 7 passes, and none per unfactored one."""
     ours = lambda params: Adafactor(params, lr=0.01)
     assert ops_per_step(ours, 2) == ops_per_step(ours, 20) < 120
+    assert 0 < ops_per_step(ours, 20, stacked=False) - ops_per_step(ours, 2, stacked=False) <= 18 * 8
     hf = lambda params: paper_optimizer(torch.nn.ParameterList(params), 0.01, implementation="hf")[0]
     assert ops_per_step(hf, 20) > 5 * ops_per_step(hf, 2)
 
 
+def test_the_loop_is_for_one_cpu_thread():
+    """Several threads: every op on a large tensor is an OpenMP region, so the stacked path (fewer ops)."""
+    params = mixed_params()
+    optimizer = Adafactor(params, lr=0.01, min_dim_size_to_factor=1)
+    set_grads(params, 0)
+    optimizer.step()
+    assert {c.path for c in optimizer._plan.chunks if c.factored} == {"loop"}
+    torch.set_num_threads(2)  # the fixture restores it
+    optimizer.step()
+    assert {c.path for c in optimizer._plan.chunks if c.factored} == {"stacked"}
+
+
 # ------------------------------------------------------------------------------------------ bf16, resume
+@both_paths
 @pytest.mark.parametrize("chunk", [None, 4096])
-def test_bf16_parameters_update_in_float32(chunk):
+def test_bf16_parameters_update_in_float32(chunk, stacked):
     p32 = mixed_params()
     p16 = [torch.nn.Parameter(p.detach().to(torch.bfloat16)) for p in p32]
     ref = [torch.nn.Parameter(p.detach().float()) for p in p16]  # the same (bf16-exact) values in float32
     o16 = Adafactor(p16, lr=0.01, min_dim_size_to_factor=1, max_chunk_numel=chunk)
     oref = Adafactor(ref, lr=0.01, min_dim_size_to_factor=1)
+    o16._stack_on_cpu = stacked
     set_grads(p16, 0)
     for p, r in zip(p16, ref):
         r.grad = p.grad.float()
@@ -257,7 +287,7 @@ def test_bf16_parameters_update_in_float32(chunk):
     assert all(v.dtype == torch.float32 for s in o16.state.values() for v in s.values() if torch.is_tensor(v))
 
 
-def run(params_dtype, steps, resume_at=None):
+def run(params_dtype, steps, resume_at=None, stacked=False):
     """``steps`` steps of a tiny T5 with the paper's optimiser (some tensors factored); with ``resume_at``,
     model, optimiser and scheduler are saved there as the Trainer does (torch.save, weights_only load) and
     a fresh run continues from them."""
@@ -265,7 +295,9 @@ def run(params_dtype, steps, resume_at=None):
 
     def fresh():
         model = tiny_t5().to(params_dtype)
-        return (model, *paper_optimizer(model, 0.01, 5, min_dim_size_to_factor=32))  # 64x64 factored, 32x4 not
+        optimizer, schedule = paper_optimizer(model, 0.01, 5, min_dim_size_to_factor=32)  # 64x64 factored, 32x4 not
+        optimizer._stack_on_cpu = stacked
+        return model, optimizer, schedule
 
     model, optimizer, schedule = fresh()
     for step in range(steps):
@@ -286,10 +318,11 @@ def run(params_dtype, steps, resume_at=None):
     return model, optimizer
 
 
+@both_paths
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_save_load_resume_equals_an_uninterrupted_run(dtype):
-    straight, _ = run(dtype, 12)
-    resumed, optimizer = run(dtype, 12, resume_at=5)
+def test_save_load_resume_equals_an_uninterrupted_run(dtype, stacked):
+    straight, _ = run(dtype, 12, stacked=stacked)
+    resumed, optimizer = run(dtype, 12, resume_at=5, stacked=stacked)
     for (name, p), q in zip(straight.named_parameters(), resumed.parameters()):
         assert torch.equal(p, q), name
     kinds = {tuple(sorted(k for k in s if k != "step")) for s in optimizer.state.values()}
@@ -299,12 +332,14 @@ def test_save_load_resume_equals_an_uninterrupted_run(dtype):
     assert not torch.equal(straight.shared.weight, tiny_t5().to(dtype).shared.weight)
 
 
+@both_paths
 @pytest.mark.parametrize("chunk", [None, 4096])
-def test_parameters_without_gradients_keep_their_step_as_in_transformers(chunk):
+def test_parameters_without_gradients_keep_their_step_as_in_transformers(chunk, stacked):
     """A tensor without a gradient in some steps is skipped (state and step untouched), as HF does."""
     a, b = mixed_params(), mixed_params()
     hf, _ = paper_optimizer(torch.nn.ParameterList(a), 0.01, implementation="hf")
     ours = Adafactor(b, lr=0.01, min_dim_size_to_factor=1, max_chunk_numel=chunk)
+    ours._stack_on_cpu = stacked
     for step in range(6):
         set_grads(a, step)
         for p, q in zip(a, b):

@@ -8,7 +8,8 @@ Public API:
                   min_dim_size_to_factor=None) -> (Adafactor, ConstantLR)            -- fine-tuning
     RsqrtSchedule(warmup_steps)  -- lr multiplier sqrt(warmup / max(step, warmup))
     Adafactor(params, lr, *, min_dim_size_to_factor=128, ...)  -- t5x's Adafactor as a torch optimiser:
-        no device->host reads, multi-tensor (``torch._foreach_*`` and shape-grouped, stacked) updates
+        no device->host reads; multi-tensor (``torch._foreach_*`` and shape-grouped, stacked) updates on
+        GPUs, few passes over memory (a loop over the tensors, temporaries in the cache) on one CPU thread
 
 ``implementation="hf"`` gives ``transformers.optimization.Adafactor`` with the same settings instead (what
 these functions returned before; kept for comparison: it reads each tensor's RMS on the host, a GPU sync
@@ -28,10 +29,13 @@ IMPLEMENTATIONS = ("synpre", "hf")
 T5X_MIN_DIM_SIZE_TO_FACTOR = 128  # t5x's rule, Adafactor's default
 RECIPES_MIN_DIM_SIZE_TO_FACTOR = 1  # the recipes' (paper_optimizer's): every matrix, as transformers' did
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
-# elements per chunk (``max_chunk_numel=None``): on CPU the chunk's float32 scratch (16 MiB) stays in the
-# last-level cache across its passes (T5-small, 1-16 threads: 2**22 was the best or within 7 % of the best of
-# 2**18..2**25); on GPUs big chunks mean few kernel launches
-CHUNK_NUMEL = {"cpu": 2**22, None: 2**25}
+# elements per chunk (``max_chunk_numel=None``), by path (``Adafactor._path``) or device type. "loop" (CPU,
+# one thread): a chunk's gradients, parameters and float32 scratch (4 MiB each) stay in the last-level cache
+# across its passes (T5-small, 1 thread of a busy 2-core machine: 2**20 was 4-9 % faster than 2**19 and
+# 2**21). "cpu" (the stacked path, several threads): its stacked scratch (16 MiB) stays in the cache
+# (T5-small, 1-16 threads: 2**22 was the best or within 7 % of the best of 2**18..2**25). GPUs: big chunks
+# mean few kernel launches
+CHUNK_NUMEL = {"loop": 2**20, "cpu": 2**22, None: 2**25}
 
 
 class RsqrtSchedule:
@@ -60,11 +64,29 @@ class _Chunk:
     """
 
     __slots__ = ("group", "params", "shape", "factored", "step", "low_precision", "block_rows", "row", "col", "v",
-                 "views")
+                 "views", "path", "loop")  # path: "loop" or "stacked"; loop: the loop's _Loop (None: blocked)
 
     @property
     def numel(self) -> int:
         return math.prod(self.shape)
+
+
+class _Loop:
+    """The CPU path's per-chunk buffers (``(K, ...)`` float32, reused every step) and their per-tensor views:
+    ``tmp[k]`` the tensor's slice of the scratch (``g^2``, then ``g * c``), ``row_sums[k]``/``col_sums[k]``
+    (``sum_j g_ij^2``, then the row norms of ``g * c``; ``sum_i g_ij^2``), ``cs[k]`` = ``c`` over rows,
+    ``srs[k]`` = ``s r`` over columns."""
+
+    __slots__ = ("row_sum", "col_sum", "c", "r", "tmp", "row_sums", "col_sums", "cs", "srs")
+
+    def __init__(self, chunk: "_Chunk", scratch: torch.Tensor):
+        k, n = len(chunk.params), chunk.numel
+        self.row_sum, self.r = torch.empty_like(chunk.row), torch.empty_like(chunk.row)
+        self.col_sum, self.c = torch.empty_like(chunk.col), torch.empty_like(chunk.col)
+        self.tmp = list(scratch[: k * n].view(k, *chunk.shape).unbind(0))
+        self.row_sums, self.col_sums = list(self.row_sum.unbind(0)), list(self.col_sum.unbind(0))
+        self.cs = [c.unsqueeze(-2) for c in self.c.unbind(0)]
+        self.srs = [r.unsqueeze(-1) for r in self.r.unbind(0)]
 
 
 class _Plan:
@@ -92,26 +114,42 @@ class Adafactor(torch.optim.Optimizer):
     two -- the same for T5, whose tensors are at most 2-D.
 
     How it is fast: parameters are grouped by (param group, device, dtype, shape, factored, step) into
-    chunks of at most ``max_chunk_numel`` elements (default ``CHUNK_NUMEL``: 2**22 on CPU, where a chunk's
-    scratch then stays in the last-level cache across its passes; 2**25 on GPUs, where fewer, larger
-    kernels win). A chunk's gradients are stacked into a float32 scratch buffer that is
-    allocated once and reused (no allocation per step; a lone float32 gradient is squared into it
-    directly), squared, and everything is batched over the stack: ``sum_i g_ij^2``, ``sum_j g_ij^2`` and,
-    for ``RMS(u)``, ``sum_j g_ij^2 c_j^2`` are reductions (not matmuls, so TF32 or bf16 matmul settings
-    cannot touch them), so ``u`` is never materialised: the parameters get ``p -= g * ((s r) (x) c)`` in
-    one ``torch._foreach_addcmul_`` (``s`` the per-tensor step size). A 2-D tensor larger than a chunk
-    (a vocabulary embedding) is done in blocks of rows: two passes over its gradient for the statistics,
-    one for the update. Unfactored tensors: ``torch._foreach_sub_`` of the stacked, scaled ``u``. All
-    values that depend on data (``RMS(p)`` from ``torch._foreach_norm``, ``RMS(u)``, the clipping and
-    scaling factors) stay device tensors (``clamp``, no Python ``max``); there is no ``.item()``/
-    ``bool(tensor)``, so no GPU sync, and the number of tensor ops per step does not grow with the
-    number of same-shaped tensors. bf16/fp16 parameters are updated in float32 and copied back; the
-    second moments are always float32 (also after ``load_state_dict``, which for other optimisers casts
-    state to the parameter's dtype).
+    chunks of at most ``max_chunk_numel`` elements (default ``CHUNK_NUMEL``: on CPU small enough that a
+    chunk's data stays in the last-level cache across its passes; 2**25 on GPUs, where fewer, larger
+    kernels win). A chunk then takes one of two paths, because a GPU step is bound by kernel launches and
+    a CPU step by passes over memory. On both, all values that depend on data (``RMS(p)`` from
+    ``torch._foreach_norm``, ``RMS(u)``, the clipping and scaling factors) stay device tensors (``clamp``,
+    no Python ``max``); there is no ``.item()``/``bool(tensor)``, so no GPU sync. bf16/fp16 parameters
+    are updated in float32 and copied back; the second moments are always float32 (also after
+    ``load_state_dict``, which for other optimisers casts state to the parameter's dtype).
 
-    Memory: the second moments as HF's (rows + cols, or a full ``v``), plus one float32 scratch buffer per
-    device of the largest chunk (<= ``max_chunk_numel`` elements, or one same-shaped tensor if that is
-    larger; 2x that for an unfactored chunk), reused every step.
+    Stacked (GPUs; CPUs with several threads): a chunk's gradients are stacked into a float32 scratch
+    buffer that is allocated once and reused (no allocation per step; a lone float32 gradient is squared
+    into it directly), squared, and everything is batched over the stack: ``sum_i g_ij^2``,
+    ``sum_j g_ij^2`` and, for ``RMS(u)``, ``sum_j g_ij^2 c_j^2`` are reductions (not matmuls, so TF32 or
+    bf16 matmul settings cannot touch them), so ``u`` is never materialised: the parameters get
+    ``p -= g * ((s r) (x) c)`` in one ``torch._foreach_addcmul_`` (``s`` the per-tensor step size). A 2-D
+    tensor larger than a chunk (a vocabulary embedding) is done in blocks of rows: two passes over its
+    gradient for the statistics, one for the update. Unfactored tensors: ``torch._foreach_sub_`` of the
+    stacked, scaled ``u``. The number of tensor ops per step does not grow with the number of
+    same-shaped tensors.
+
+    Loop (CPU, one thread; factored tensors, the few unfactored ones go stacked): a Python loop over the
+    chunk's tensors (an op costs microseconds, a pass over T5-small's parameters milliseconds), each op on
+    a whole tensor, its temporaries in the chunk's scratch: ``g^2``, summed over rows and over columns;
+    ``tmp = g * c`` and its row norms (``RMS(u)`` as ``sum_i r_i^2 |tmp_i|^2``); ``p -= tmp * (s r)``. No
+    stacked copy and no outer product is written: 7 ops and 11 reads or writes per element instead of 9
+    and 15, most of them on data still in the cache, plus ~25 small ops per chunk (statistics, step
+    sizes) batched on the stacked state. A tensor larger than a chunk (the embedding) goes in blocks of
+    rows: one pass over its gradient for all the statistics (``RMS(u)`` from ``sum_i g_ij^2 / row_i``, see
+    ``_update_factored_blocks_loop``), one for the update. Only on one thread: with several, every op on a
+    large tensor is an OpenMP region, and those stall while other processes hold the cores; the loop runs
+    a few such ops per tensor, the stacked path a few per chunk, and on a busy 2-core machine with 2
+    threads the stacked path was the faster one.
+
+    Memory: the second moments as HF's (rows + cols, or a full ``v``; the loop adds buffers twice their size),
+    plus one float32 scratch buffer per device of the largest chunk (<= ``max_chunk_numel`` elements, or
+    one same-shaped tensor if that is larger; 2x that for an unfactored chunk), reused every step.
 
     ``state_dict()`` is per parameter with HF's key names (``step`` an int, ``exp_avg_sq_row``,
     ``exp_avg_sq_col`` or ``exp_avg_sq``), so a checkpoint round trip resumes bit-exactly. The HF-named
@@ -149,6 +187,7 @@ class Adafactor(torch.optim.Optimizer):
         if min_dim_size_to_factor < 0 or (max_chunk_numel is not None and max_chunk_numel < 1):
             raise ValueError("min_dim_size_to_factor must be >= 0 and max_chunk_numel >= 1 (or None)")
         self.max_chunk_numel = max_chunk_numel
+        self._stack_on_cpu = False  # True: the stacked path on one CPU thread too (tests check both paths)
         self._plan = None
         defaults = {
             "lr": lr, "eps": tuple(eps), "clip_threshold": clip_threshold, "decay_rate": decay_rate,
@@ -166,6 +205,7 @@ class Adafactor(torch.optim.Optimizer):
     def __setstate__(self, state):
         super().__setstate__(state)
         self.__dict__.setdefault("max_chunk_numel", None)
+        self.__dict__.setdefault("_stack_on_cpu", False)
         self._plan = None
 
     def add_param_group(self, param_group):
@@ -191,7 +231,7 @@ class Adafactor(torch.optim.Optimizer):
         self._plan = None
 
     def _current_plan(self, active) -> _Plan:
-        key = (self.max_chunk_numel, *map(id, active))
+        key = (self.max_chunk_numel, self._stack_on_cpu, torch.get_num_threads() == 1, *map(id, active))
         plan = self._plan
         if plan is not None and plan.key == key and all(
             self.state[p].get(name) is view
@@ -214,13 +254,14 @@ class Adafactor(torch.optim.Optimizer):
         plan, scratch_numel = _Plan(), {}
         plan.chunks = []
         for (gi, device, dtype, shape, is_factored, step), ps in buckets.items():
-            limit = self.max_chunk_numel or CHUNK_NUMEL.get(device.type, CHUNK_NUMEL[None])
+            path, limit = self._path(device), self._chunk_limit(device)
             per = max(1, limit // max(1, math.prod(shape)))
             for i in range(0, len(ps), per):
                 chunk = self._make_chunk(gi, shape, is_factored, step, ps[i : i + per], dtype in _LOW_PRECISION)
                 # a 2-D factored tensor larger than the limit goes in blocks of rows
                 blocked = is_factored and len(shape) == 2 and chunk.numel > limit
                 chunk.block_rows = max(1, limit // shape[1]) if blocked else 0
+                chunk.path = path if is_factored else "stacked"
                 plan.chunks.append(chunk)
                 if chunk.block_rows:
                     need = chunk.block_rows * shape[1]
@@ -228,7 +269,21 @@ class Adafactor(torch.optim.Optimizer):
                     need = len(chunk.params) * chunk.numel * (1 if is_factored else 2)
                 scratch_numel[device] = max(scratch_numel.get(device, 0), need)
         plan.scratch = {d: torch.empty(n, dtype=torch.float32, device=d) for d, n in scratch_numel.items()}
+        for chunk in plan.chunks:
+            loop = chunk.path == "loop" and not chunk.block_rows
+            chunk.loop = _Loop(chunk, plan.scratch[chunk.params[0].device]) if loop else None
         return plan
+
+    def _path(self, device: torch.device) -> str:
+        """"loop" or "stacked" (see the class docstring): the loop on one CPU thread, where memory passes
+        dominate; stacked on GPUs (launches dominate) and on several CPU threads (OpenMP regions can stall)."""
+        one_thread = device.type == "cpu" and torch.get_num_threads() == 1
+        return "loop" if one_thread and not self._stack_on_cpu else "stacked"
+
+    def _chunk_limit(self, device: torch.device) -> int:
+        """Elements per chunk on ``device``: ``max_chunk_numel``, or ``CHUNK_NUMEL``'s for the path."""
+        path = self._path(device)
+        return self.max_chunk_numel or CHUNK_NUMEL.get(path, CHUNK_NUMEL.get(device.type, CHUNK_NUMEL[None]))
 
     def _make_chunk(self, gi, shape, is_factored, step, params, low_precision) -> _Chunk:
         chunk = _Chunk()
@@ -300,6 +355,10 @@ class Adafactor(torch.optim.Optimizer):
         beta2 = 1.0 - chunk.step ** group["decay_rate"]
         if not chunk.factored:
             self._update_unfactored(chunk, group, beta2, scratch)
+        elif chunk.path == "loop" and chunk.block_rows:
+            self._update_factored_blocks_loop(chunk, group, beta2, scratch)
+        elif chunk.path == "loop":
+            self._update_factored_loop(chunk, group, beta2)
         elif chunk.block_rows:
             self._update_factored_blocks(chunk, group, beta2, scratch)
         else:
@@ -343,10 +402,7 @@ class Adafactor(torch.optim.Optimizer):
         eps1 = group["eps"][0]
 
         def squared(i, j):  # g[i:j]^2 in float32, in the scratch
-            out = scratch[: (j - i) * cols].view(j - i, cols)
-            if g.dtype == torch.float32:
-                return torch.mul(g[i:j], g[i:j], out=out)
-            return out.copy_(g[i:j]).square_()
+            return _squared(g[i:j], out=scratch[: (j - i) * cols].view(j - i, cols))
 
         col_sum = torch.zeros(cols, dtype=torch.float32, device=scratch.device)
         row_sum = torch.empty(rows, dtype=torch.float32, device=scratch.device)
@@ -371,6 +427,54 @@ class Adafactor(torch.optim.Optimizer):
                 p[i:j].addcmul_(g[i:j], w, value=-1.0)
             else:
                 p[i:j].copy_(p[i:j].float().sub_(w.mul_(g[i:j])))
+
+    def _update_factored_loop(self, chunk: _Chunk, group: dict, beta2: float) -> None:
+        """CPU: the chunk's tensors one at a time, on whole tensors; temporaries in ``chunk.loop.tmp``.
+        Three loops, because ``c`` needs all of a tensor's column sums, and ``s`` its ``RMS(u)``; between
+        them the small ops run once for the chunk, on its stacked state."""
+        params, loop = chunk.params, chunk.loop
+        k, n, rows, cols = len(params), chunk.numel, chunk.shape[-2], chunk.shape[-1]
+        eps1 = group["eps"][0]
+        for p, tmp, row_sum, col_sum in zip(params, loop.tmp, loop.row_sums, loop.col_sums):
+            g2 = _squared(p.grad, out=tmp)
+            torch.sum(g2, dim=-1, out=row_sum)
+            torch.sum(g2, dim=-2, out=col_sum)
+        _ema_(chunk.col, loop.col_sum, rows, beta2, eps1)
+        _ema_(chunk.row, loop.row_sum, cols, beta2, eps1)
+        torch.rsqrt(chunk.col, out=loop.c)
+        r = torch.div(chunk.row, chunk.row.mean(dim=-1, keepdim=True), out=loop.r).rsqrt_()
+        for p, tmp, c, row_norm in zip(params, loop.tmp, loop.cs, loop.row_sums):  # tmp = g * c, its row norms
+            torch.linalg.vector_norm(torch.mul(p.grad, c, out=tmp), dim=-1, out=row_norm)
+        u_sq = loop.row_sum.mul_(r).view(k, -1).square_().sum(dim=1)  # sum of (g r (x) c)^2 per tensor
+        s = self._step_size(group, params, n, u_sq)
+        r.mul_(s.view(k, *[1] * (r.dim() - 1)))  # s r
+        for p, tmp, sr in zip(params, loop.tmp, loop.srs):
+            _sub_product_(p, tmp, sr)
+
+    def _update_factored_blocks_loop(self, chunk: _Chunk, group: dict, beta2: float, scratch: torch.Tensor) -> None:
+        """CPU: one 2-D tensor larger than a chunk, in blocks of rows that stay in the cache: one pass over its
+        gradient for the statistics, one for the update. ``RMS(u)`` needs no pass of its own: with
+        ``r_i^2 = mean(row) / row_i`` and ``c_j^2 = 1 / col_j``, ``sum_ij g_ij^2 r_i^2 c_j^2 =
+        mean(row) sum_j (sum_i g_ij^2 / row_i) / col_j``, and ``row_i`` is final once row i is summed."""
+        (p,), g = chunk.params, chunk.params[0].grad
+        rows, cols = chunk.shape
+        eps1 = group["eps"][0]
+        row, col = chunk.row.view(rows), chunk.col.view(cols)
+        blocks = [(i, min(i + chunk.block_rows, rows)) for i in range(0, rows, chunk.block_rows)]
+        col_sums = torch.empty(2, len(blocks), cols, dtype=torch.float32, device=scratch.device)
+        for b, (i, j) in enumerate(blocks):  # col_sums[:, b] = sum_i g_ij^2 and sum_i g_ij^2 / row_i over block b
+            g2 = _squared(g[i:j], out=scratch[: (j - i) * cols].view(j - i, cols))
+            torch.sum(g2, dim=0, out=col_sums[0, b])
+            _ema_(row[i:j], g2.sum(dim=1), cols, beta2, eps1)
+            torch.sum(g2.mul_(row[i:j].reciprocal().unsqueeze(1)), dim=0, out=col_sums[1, b])
+        col_sum, weighted = col_sums.sum(dim=1)
+        _ema_(col, col_sum, rows, beta2, eps1)
+        mean_row = row.mean()
+        u_sq = weighted.div_(col).sum().mul_(mean_row).view(1)
+        s = self._step_size(group, [p], rows * cols, u_sq)
+        c, sr = col.rsqrt(), row.div(mean_row).rsqrt_().mul_(s).unsqueeze(1)
+        for i, j in blocks:
+            _sub_product_(p[i:j], torch.mul(g[i:j], c, out=scratch[: (j - i) * cols].view(j - i, cols)), sr[i:j])
 
     def _update_unfactored(self, chunk: _Chunk, group: dict, beta2: float, scratch: torch.Tensor) -> None:
         params, grads = chunk.params, [p.grad for p in chunk.params]
@@ -410,6 +514,21 @@ class Adafactor(torch.optim.Optimizer):
             return scale
         # max(1, RMS(u) / clip) = sqrt(max(1, sum(u^2) / (n clip^2)))
         return scale.div_(u_sq.mul_(1.0 / (n * group["clip_threshold"] ** 2)).clamp_(min=1.0).sqrt_())
+
+
+def _squared(g: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """``g^2`` in the float32 ``out`` (a bf16/fp16 gradient is cast first: its square is not rounded to bf16)."""
+    if g.dtype == torch.float32:
+        return torch.mul(g, g, out=out)
+    return out.copy_(g).square_()
+
+
+def _sub_product_(p: torch.Tensor, tmp: torch.Tensor, scale: torch.Tensor) -> None:
+    """``p -= tmp * scale`` in float32 (for bf16/fp16 ``p`` via the float32 ``tmp``, which is consumed)."""
+    if p.dtype == torch.float32:
+        p.addcmul_(tmp, scale, value=-1.0)
+    else:
+        p.copy_(torch.addcmul(p, tmp, scale, value=-1.0, out=tmp))
 
 
 def _ema_(state: torch.Tensor, sums: torch.Tensor, count: int, beta2: float, eps1: float) -> None:
