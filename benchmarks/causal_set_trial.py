@@ -12,6 +12,7 @@ models" that say "hand loop" (``benchmarks/results/cpu_causal_trials.csv``) were
     python benchmarks/causal_set_trial.py --name afcos --warmup 500 --schedule cosine --steps 4000
     python benchmarks/causal_set_trial.py --name cur --start_max_length 15 --ramp 2000   # a length curriculum
     python benchmarks/causal_set_trial.py --name emb1 --embed_std 1.0                    # T5's embedding scale
+    python benchmarks/causal_set_trial.py --name t5xinit --init t5x                      # T5's scales by role
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ def main(argv=None) -> dict:
     p.add_argument("--fields", default="width=128,layers=3,heads=4,ffn=512", help="the model: block, as the recipe's")
     p.add_argument("--embed_std", type=float, default=None,
                    help="redraw the input embedding with this standard deviation (HF's init: initializer_range)")
+    p.add_argument("--init", choices=("hf", "t5x"), default="hf",
+                   help="t5x: T5's initialiser's scales by role (embedding 1, q (d d_head)^-1/2, k/v/gate/up d^-1/2, "
+                        "o (heads d_head)^-1/2, down d_ff^-1/2, untied output d^-1/2); hf: initializer_range everywhere")
     p.add_argument("--optimizer", choices=("adafactor", "adamw"), default="adafactor")
     p.add_argument("--learning_rate", type=float, default=0.03)
     p.add_argument("--warmup", type=int, default=1500)
@@ -68,6 +72,8 @@ def main(argv=None) -> dict:
     base = {"vocab": -(-len(tokenizer) // 128) * 128, "max_positions": 128, "dropout": 0.0, **tokens.config_ids()}
     fields = {**causal_fields(args.family, base), **causal_fields(args.family, args.fields)}
     model = build_causal_lm(causal_config(args.family, **fields), seed=args.seed, attn_implementation="sdpa")
+    if args.init == "t5x":
+        t5x_scales_(model)
     if args.embed_std is not None:
         with torch.no_grad():
             generator = torch.Generator().manual_seed(args.seed)
@@ -140,6 +146,20 @@ def main(argv=None) -> dict:
     report = {"args": vars(args), "parameters": sum(p.numel() for p in model.parameters()), "curve": curve}
     write_json_atomic(args.output or RESULTS / f"causal_set_trial_{args.name}.json", report)
     return report
+
+
+def t5x_scales_(model) -> None:
+    """Redraw a Llama's weights with the standard deviations t5x's T5 initialiser gives the same roles."""
+    config, generator = model.config, torch.Generator().manual_seed(0)
+    d, head_dim = config.hidden_size, config.hidden_size // config.num_attention_heads
+    std = {"embed_tokens": 1.0, "q_proj": (d * head_dim) ** -0.5, "k_proj": d ** -0.5, "v_proj": d ** -0.5,
+           "o_proj": (config.num_attention_heads * head_dim) ** -0.5, "gate_proj": d ** -0.5, "up_proj": d ** -0.5,
+           "down_proj": config.intermediate_size ** -0.5, "lm_head": d ** -0.5}
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            role = [r for r in std if f"{r}." in f"{name}."]
+            if role and p.dim() == 2:
+                p.copy_(torch.randn(p.shape, generator=generator) * std[role[0]])
 
 
 if __name__ == "__main__":
