@@ -12,7 +12,7 @@ models" that say "hand loop" (``benchmarks/results/cpu_causal_trials.csv``) were
     python benchmarks/causal_set_trial.py --name afcos --warmup 500 --schedule cosine --steps 4000
     python benchmarks/causal_set_trial.py --name cur --start_max_length 15 --ramp 2000   # a length curriculum
     python benchmarks/causal_set_trial.py --name emb1 --embed_std 1.0                    # T5's embedding scale
-    python benchmarks/causal_set_trial.py --name t5xinit --init t5x                      # T5's scales by role
+    python benchmarks/causal_set_trial.py --name t5xinit --init t5x --steps 8000         # T5's scales by role
 """
 
 from __future__ import annotations
