@@ -73,7 +73,7 @@ def main(argv=None) -> dict:
     fields = {**causal_fields(args.family, base), **causal_fields(args.family, args.fields)}
     model = build_causal_lm(causal_config(args.family, **fields), seed=args.seed, attn_implementation="sdpa")
     if args.init == "t5x":
-        t5x_scales_(model)
+        t5x_scales_(model, args.seed)
     if args.embed_std is not None:
         with torch.no_grad():
             generator = torch.Generator().manual_seed(args.seed)
@@ -148,18 +148,22 @@ def main(argv=None) -> dict:
     return report
 
 
-def t5x_scales_(model) -> None:
-    """Redraw a Llama's weights with the standard deviations t5x's T5 initialiser gives the same roles."""
-    config, generator = model.config, torch.Generator().manual_seed(0)
-    d, head_dim = config.hidden_size, config.hidden_size // config.num_attention_heads
-    std = {"embed_tokens": 1.0, "q_proj": (d * head_dim) ** -0.5, "k_proj": d ** -0.5, "v_proj": d ** -0.5,
-           "o_proj": (config.num_attention_heads * head_dim) ** -0.5, "gate_proj": d ** -0.5, "up_proj": d ** -0.5,
-           "down_proj": config.intermediate_size ** -0.5, "lm_head": d ** -0.5}
+def t5x_scales_(model, seed: int) -> None:
+    """Redraw a Llama-style model's matrices at the scales t5x's T5 initialiser gives the same roles: normal
+    with std fan_in^-1/2 (the query also / sqrt(head_dim), where t5x folds the attention scaling), the
+    input embedding std 1 (``hf_synpre.modeling.t5x_init_``'s rule; roles from ``hf_synpre.statistics``)."""
+    from hf_synpre.statistics.tables import table_for
+
+    table = table_for(model)
+    if table.model_type == "gpt2":  # Conv1D stores (fan_in, fan_out) and fuses q, k and v
+        raise ValueError("--init t5x is for Llama-style models (llama, qwen2, mistral), not gpt2")
+    head_dim = model.config.hidden_size // model.config.num_attention_heads
+    embedding, generator = model.get_input_embeddings().weight, torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
-            role = [r for r in std if f"{r}." in f"{name}."]
-            if role and p.dim() == 2:
-                p.copy_(torch.randn(p.shape, generator=generator) * std[role[0]])
+            if p.dim() == 2:
+                fan_in = p.shape[1] * (head_dim if table.role_of(name) == "query" else 1)
+                p.copy_(torch.randn(p.shape, generator=generator) * (1.0 if p is embedding else fan_in ** -0.5))
 
 
 if __name__ == "__main__":
